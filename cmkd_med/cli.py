@@ -1,0 +1,100 @@
+"""The ``cmkd-med`` command line. Every user mistake ends in one line on stderr and exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from cmkd_med import __version__
+from cmkd_med.errors import CmkdError
+from cmkd_med.languages import SUPPORTED_LANGUAGES
+from cmkd_med.ontology.linker import DEFAULT_THRESHOLD
+
+EXIT_USER_ERROR = 2
+
+
+def read_text_arg(value: str | None, what: str = "note") -> str:
+    """The text from an argument, or from stdin when the argument is ``-`` or absent (bytes validated)."""
+    from cmkd_med.text import validate_text
+
+    if value is not None and value != "-":
+        return validate_text(value, what)
+    if sys.stdin is None or sys.stdin.isatty():
+        raise CmkdError(f"give the {what} as an argument or on standard input")
+    return validate_text(sys.stdin.buffer.read(), what)
+
+
+def print_json(obj: object) -> None:
+    print(json.dumps(obj, ensure_ascii=False, indent=2))
+
+
+# --- link ------------------------------------------------------------------------------------------
+def cmd_link(args: argparse.Namespace) -> int:
+    from cmkd_med.ontology.linker import get_linker
+
+    text = read_text_arg(args.text)
+    linker = get_linker(args.lang, threshold=args.threshold)
+    mentions = linker.link(text)
+    if args.json:
+        print_json([m.to_dict(linker.kb, linker.lang) for m in mentions])
+    else:
+        for m in mentions:
+            label = linker.kb[m.cui].preferred(linker.lang)
+            print(f"{m.start:>6}-{m.end:<6} {m.text!r:40} {m.cui}  {label}  ({m.score:.2f})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from cmkd_med.data.cli import register as register_data
+    from cmkd_med.evaluation.cli import register as register_evaluate
+    from cmkd_med.ontology.cli import register as register_ontology
+
+    parser = argparse.ArgumentParser(
+        prog="cmkd-med",
+        description="Multilingual clinical NLP with an ontology layer (en, pt, hi, sw).",
+    )
+    parser.add_argument("--version", action="version", version=f"cmkd-med {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    register_ontology(sub)
+
+    link = sub.add_parser("link", help="find ontology concepts in a note (argument or stdin)")
+    link.add_argument("text", nargs="?", help="the note; '-' or nothing reads standard input")
+    link.add_argument("--lang", required=True, help=f"note language: {', '.join(SUPPORTED_LANGUAGES)}")
+    link.add_argument(
+        "--threshold",
+        type=float,
+        default=DEFAULT_THRESHOLD,
+        help=f"minimum similarity of a fuzzy match (default {DEFAULT_THRESHOLD}, tuned on dev)",
+    )
+    link.add_argument("--json", action="store_true", help="print JSON")
+    link.set_defaults(func=cmd_link)
+
+    register_evaluate(sub)
+    register_data(sub)
+
+    demo = sub.add_parser("demo", help="run the offline demo on the bundled examples")
+    demo.set_defaults(func=lambda a: __import__("cmkd_med.demo", fromlist=["run"]).run(a))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except CmkdError as exc:
+        print(f"cmkd-med: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("cmkd-med: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

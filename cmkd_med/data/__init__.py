@@ -1,0 +1,1 @@
+"""Loaders for the public datasets under the data directory (see ``cmkd_med.config.data_dir``)."""

@@ -1,0 +1,86 @@
+"""The ``cmkd-med data`` command group: ``cmkd-med data stats [NAME ...] [--data-dir DIR] [--json]``.
+
+The main CLI calls :func:`register` with its subparsers object; every handler takes the parsed
+``argparse.Namespace`` and returns an exit code. Project errors (an unknown dataset name) propagate to the
+main CLI, which reports them in one line with exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from cmkd_med.config import DATA_DIR_ENV, data_dir
+from cmkd_med.data.registry import DATASETS, count_rows, get_dataset
+from cmkd_med.errors import DataFormatError, DataNotFoundError
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``data`` command group (with its ``stats`` subcommand) to ``subparsers``."""
+    data = subparsers.add_parser("data", help="the public datasets: row counts behind the data cards")
+    commands = data.add_subparsers(dest="data_command", metavar="COMMAND", required=True)
+
+    stats = commands.add_parser(
+        "stats",
+        help="print each dataset's row counts",
+        description="Count the rows of each registered dataset, as written in its card in data_cards/.",
+    )
+    stats.add_argument(
+        "names", nargs="*", metavar="NAME", help=f"datasets to count (default: all of {', '.join(DATASETS)})"
+    )
+    stats.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help=f"data directory (default: ${DATA_DIR_ENV}, else ../shared/data from the project root)",
+    )
+    stats.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    stats.set_defaults(func=run_stats)
+
+
+def run_stats(args: argparse.Namespace) -> int:
+    """Print the row counts; exit 1 if any dataset is missing or unreadable (the others are still shown)."""
+    names: list[str] = list(args.names) or list(DATASETS)
+    for name in names:
+        get_dataset(name)  # an unknown name fails before any counting, with the valid names
+    root = data_dir(args.data_dir)
+
+    counts: dict[str, dict[str, int] | None] = {}
+    failures: dict[str, str] = {}
+    # The bar goes to stderr and only to a terminal, so piped output (--json | jq) stays clean.
+    progress = tqdm(
+        names, desc="counting", unit="dataset", file=sys.stderr, leave=False, disable=not sys.stderr.isatty()
+    )
+    for name in progress:
+        progress.set_postfix_str(name)
+        try:
+            counts[name] = count_rows(name, data_root=root)
+        except (DataNotFoundError, DataFormatError) as exc:
+            counts[name] = None
+            failures[name] = str(exc)
+
+    if args.json:
+        print(json.dumps(counts, indent=2))
+    else:
+        print(format_table(counts))
+    for name, message in failures.items():
+        print(f"error: {name}: {message}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def format_table(counts: dict[str, dict[str, int] | None]) -> str:
+    """A plain three-column table: dataset, count name, rows (``error`` where a dataset failed)."""
+    rows: list[tuple[str, str, str]] = [("dataset", "count", "rows")]
+    for name, named in counts.items():
+        if named is None:
+            rows.append((name, "-", "error"))
+            continue
+        for i, (key, value) in enumerate(named.items()):
+            rows.append((name if i == 0 else "", key, str(value)))
+    widths = [max(len(row[col]) for row in rows) for col in range(2)]
+    return "\n".join(f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c:>8}" for a, b, c in rows)

@@ -1,0 +1,1 @@
+"""Evaluation commands: figures on user-supplied files, in the exact interfaces the docs specify."""

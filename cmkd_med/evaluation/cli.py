@@ -1,0 +1,28 @@
+"""``cmkd-med evaluate link`` (later issues add ``classify`` and ``retrieve``)."""
+
+from __future__ import annotations
+
+import argparse
+
+from cmkd_med.languages import SUPPORTED_LANGUAGES
+
+
+def cmd_link(args: argparse.Namespace) -> int:
+    from cmkd_med.evaluation.jsonl import write_json
+    from cmkd_med.evaluation.link import evaluate_link
+
+    print(write_json(evaluate_link(args.data, args.lang), args.out))
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    ev = subparsers.add_parser("evaluate", help="measure a component on a labelled file")
+    sub = ev.add_subparsers(dest="evaluate_command", metavar="TASK")
+    sub.required = True
+    link = sub.add_parser("link", help="entity linking: acc@1 / acc@5 on {mention, cui|cuis} JSONL rows")
+    link.add_argument(
+        "--lang", required=True, help=f"language of the mentions: {', '.join(SUPPORTED_LANGUAGES)}"
+    )
+    link.add_argument("--data", required=True, help='JSONL file of {"mention", "cui"} or {"mention", "cuis"}')
+    link.add_argument("--out", default=None, help="also write the metrics JSON here")
+    link.set_defaults(func=cmd_link)
