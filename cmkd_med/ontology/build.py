@@ -275,6 +275,11 @@ class OntologyBuilder:
                 or self._by_en_name(node.name)
                 or self._draft(cuis[0], kind, f"OncoTree:{node.code} UMLS reference")
             )
+            if draft.tcga_code and not draft.has_code("ONCOTREE", node.code):
+                # A class keeps only its curated OncoTree code: other nodes sharing its CUI are other sites
+                # or subtypes (OncoTree CEEN, cervical endometrioid carcinoma, shares UCEC's CUI).
+                self.report["oncotree_nodes_not_merged_into_classes"] += 1
+                continue
             for cui in cuis:
                 if cui != draft.cui and cui not in self.drafts:
                     draft.alt_cuis.add(cui)

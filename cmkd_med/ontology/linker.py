@@ -38,10 +38,10 @@ from cmkd_med.text import validate_text
 
 # Tuned on the contexts of the ontology/dev/link_*.jsonl dev sets (recall of the gold concept in its
 # sentence vs. mentions per sentence; see ontology/README.md and bench/linker_threshold.py).
-DEFAULT_THRESHOLD = 0.85
+DEFAULT_THRESHOLD = 0.8
 MAX_NGRAM = 6
 _TOKEN_RE = regex.compile(r"[^\s\p{P}\p{S}]+")
-_CACHE_SIZE = 50_000
+_CACHE_SIZE = 500_000  # best-candidate entries (~100 bytes each)
 
 # Words that never start or end a mention; a short list per language (not a full stop-word list: "no"
 # and "não" stay out of it because they belong to findings such as "no tumour").
@@ -190,7 +190,7 @@ class ConceptLinker:
             ann_index=index, tfidf_vectorizer=vectorizer, ann_concept_aliases_list=aliases,
             kb=ScispacyKB(entities),
         )  # fmt: skip
-        self._cache: OrderedDict[str, list[Candidate]] = OrderedDict()
+        self._cache: OrderedDict[str, Candidate | None] = OrderedDict()
 
     # --- candidate generation ----------------------------------------------------------------
     def _rank(self, scores: dict[str, tuple[float, str]]) -> list[Candidate]:
@@ -198,31 +198,34 @@ class ConceptLinker:
         return [Candidate(cui, score, alias) for cui, (score, alias) in ranked]
 
     def _candidates(self, keys: list[str], k: int) -> list[list[Candidate]]:
-        """Candidates for normalised keys (exact alias hits score 1.0 without touching the index)."""
-        out: list[list[Candidate] | None] = [None] * len(keys)
-        todo: list[int] = []
-        for i, key in enumerate(keys):
-            cached = self._cache.get(key)
-            if cached is not None:
-                out[i] = cached
+        """Ranked candidates for normalised keys (exact alias hits score 1.0)."""
+        out: list[list[Candidate]] = []
+        for key, mention_candidates in zip(keys, self.generator(keys, k) if keys else [], strict=True):
+            scores: dict[str, tuple[float, str]] = {}
+            for cand in mention_candidates:
+                rescored = [_similarity(key, alias) for alias in cand.aliases]
+                best = int(np.argmax(rescored))
+                scores[cand.concept_id] = (rescored[best], cand.aliases[best])
+            for cui in self.alias_table.get(key, ()):
+                scores[cui] = (1.0, key)
+            out.append(self._rank(scores))
+        return out
+
+    def _best(self, keys: list[str]) -> dict[str, Candidate | None]:
+        """Best candidate per key, through an LRU cache: report phrases recur across a corpus."""
+        best: dict[str, Candidate | None] = {}
+        todo = []
+        for key in keys:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                best[key] = self._cache[key]
             else:
-                todo.append(i)
-        if todo:
-            results = self.generator([keys[i] for i in todo], k)
-            for i, mention_candidates in zip(todo, results, strict=True):
-                scores: dict[str, tuple[float, str]] = {}
-                for cand in mention_candidates:
-                    rescored = [_similarity(keys[i], alias) for alias in cand.aliases]
-                    best = int(np.argmax(rescored))
-                    scores[cand.concept_id] = (rescored[best], cand.aliases[best])
-                for cui in self.alias_table.get(keys[i], ()):
-                    scores[cui] = (1.0, keys[i])
-                ranked = self._rank(scores)
-                out[i] = ranked
-                self._cache[keys[i]] = ranked
-                if len(self._cache) > _CACHE_SIZE:
-                    self._cache.popitem(last=False)
-        return [x or [] for x in out]
+                todo.append(key)
+        for key, ranked in zip(todo, self._candidates(todo, k=10), strict=True):
+            best[key] = self._cache[key] = ranked[0] if ranked else None
+        while len(self._cache) > _CACHE_SIZE:
+            self._cache.popitem(last=False)
+        return best
 
     def lookup(self, text: str, k: int = 5) -> list[Candidate]:
         """Ranked concept candidates for a mention string (the ``ontology lookup`` command)."""
@@ -263,9 +266,7 @@ class ConceptLinker:
         exact = {key for key in unique if key in self.alias_table}
         # Only spans whose key is an alias, or that are long enough to carry a misspelt term, are searched.
         fuzzy = [key for key in unique if key not in exact and len(key) >= 5 and self._worth_searching(key)]
-        best: dict[str, Candidate | None] = {}
-        for key, ranked in zip(list(exact) + fuzzy, self._candidates(list(exact) + fuzzy, k=10), strict=True):
-            best[key] = ranked[0] if ranked else None
+        best = self._best(list(exact) + fuzzy)
         found: list[tuple[float, int, int, Candidate, str]] = []
         for i, j, key, surface in spans:
             cand = best.get(key)
@@ -311,7 +312,8 @@ def _fit_index(aliases: tuple[str, ...]) -> tuple[object, object]:
     vectors = vectorizer.fit_transform(aliases)
     index = nmslib.init(method="hnsw", space="cosinesimil_sparse", data_type=nmslib.DataType.SPARSE_VECTOR)
     index.addDataPointBatch(vectors)
-    index.createIndex({"M": 30, "efConstruction": 200, "post": 0}, print_progress=False)
+    # One construction thread: a multi-threaded HNSW build inserts in a racy order and is not reproducible.
+    index.createIndex({"M": 30, "efConstruction": 200, "post": 0, "indexThreadQty": 1}, print_progress=False)
     index.setQueryTimeParams({"efSearch": 64})
     return vectorizer, index
 
