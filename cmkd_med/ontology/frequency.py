@@ -11,6 +11,8 @@ import csv
 from collections import Counter
 from pathlib import Path
 
+from tqdm import tqdm
+
 from cmkd_med.data.tcga import iter_tcga
 from cmkd_med.ontology.kb import KnowledgeBase
 from cmkd_med.ontology.normalize import normalize, surface_tokens
@@ -26,7 +28,7 @@ def concept_document_frequency(
     longest = min(MAX_NGRAM, max((len(a.split()) for a in aliases), default=1))
     counts: Counter[str] = Counter()
     stream = texts if texts is not None else (r.text for r in iter_tcga("train", data_root))
-    for text in stream:
+    for text in tqdm(stream, desc="concept frequency", unit=" reports", disable=None, leave=False):
         surface = surface_tokens(text)
         tokens = [normalize(t) for t in surface]
         found: set[str] = set()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from cmkd_med.config import ontology_dir
 from cmkd_med.data.tcga import TCGA_CLASSES
 from cmkd_med.languages import SUPPORTED_LANGUAGES
@@ -88,3 +90,20 @@ def test_curated_label_files_name_known_concepts_only(built_kb: KnowledgeBase) -
 def test_exclusions_removed_wrong_synonyms(built_kb: KnowledgeBase) -> None:
     assert "C1997217" not in built_kb.alias_to_cuis("benign glioma", "en")
     assert "C1261473" not in built_kb.alias_to_cuis("tumor of soft tissue and skeleton", "en")
+
+
+def test_malformed_curated_file_is_a_clear_error(tmp_path: Path) -> None:
+    from cmkd_med.errors import DataFormatError
+    from cmkd_med.ontology.build import OntologyBuilder
+
+    (tmp_path / "classes.tsv").write_text("tcga_code\tcui\nKIRC\tC0279702\textra\n", encoding="utf-8")
+    with pytest.raises(DataFormatError, match="missing columns"):
+        OntologyBuilder(curated=tmp_path).add_classes()
+
+
+def test_build_without_data_fails_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from cmkd_med.cli import main
+
+    code = main(["ontology", "build", "--data-dir", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2 and "data file not found" in err and "Traceback" not in err
