@@ -49,7 +49,9 @@ def cmd_link(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from cmkd_med.data.cli import register as register_data
     from cmkd_med.evaluation.cli import register as register_evaluate
+    from cmkd_med.models.cli import register as register_models
     from cmkd_med.ontology.cli import register as register_ontology
+    from cmkd_med.training.cli import register as register_train
 
     parser = argparse.ArgumentParser(
         prog="cmkd-med",
@@ -75,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_evaluate(sub)
     register_data(sub)
+    register_train(sub)
+    register_models(sub)
 
     demo = sub.add_parser("demo", help="run the offline demo on the bundled examples")
     demo.set_defaults(func=lambda a: __import__("cmkd_med.demo", fromlist=["run"]).run(a))

@@ -20,6 +20,9 @@ CACHE_DIR_ENV = "CMKD_CACHE_DIR"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+DEFAULT_TEACHER_DIR = PROJECT_ROOT / "adapters" / "en"
+
+
 def data_dir(override: str | Path | None = None) -> Path:
     """The public data directory: ``override``, else ``$CMKD_DATA_DIR``, else ``<project>/../shared/data``."""
     if override is not None:

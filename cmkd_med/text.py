@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from cmkd_med.errors import InvalidInputError
 
 # A long TCGA report is ~40k characters; a note a hundred times the median is almost surely a file
@@ -27,3 +29,24 @@ def validate_text(text: object, what: str = "note", max_chars: int = MAX_NOTE_CH
             f"{what} is {len(text):,} characters long; the limit is {max_chars:,} (split the document)"
         )
     return text
+
+
+_MIN_SPACED_TOKENS = 8
+_WORD_GAP = re.compile(r" {2,}")
+
+
+def despace_ocr(text: str) -> str:
+    """Rejoin letter-spaced OCR lines ("C H R O M O P H O B E   R E N A L" → "CHROMOPHOBE RENAL").
+
+    Some TCGA PDFs were OCR'd with a space between letters and wider gaps between words; models and the
+    linker see single letters there. A line is rewritten only when most of its tokens are single characters.
+    """
+    out = []
+    for line in text.split("\n"):
+        tokens = line.split()
+        singles = sum(len(t) == 1 for t in tokens)
+        if len(tokens) >= _MIN_SPACED_TOKENS and singles >= 0.7 * len(tokens):
+            words = [w.replace(" ", "") for w in _WORD_GAP.split(line.strip())]
+            line = " ".join(w for w in words if w)
+        out.append(line)
+    return "\n".join(out)

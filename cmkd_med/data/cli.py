@@ -1,4 +1,8 @@
-"""The ``cmkd-med data`` command group: ``cmkd-med data stats [NAME ...] [--data-dir DIR] [--json]``.
+"""The ``cmkd-med data`` command group.
+
+- ``cmkd-med data stats [NAME ...] [--data-dir DIR] [--json]``: row counts behind the data cards.
+- ``cmkd-med data export-jsonl [--split train|dev|all] [--out FILE|-] [--data-dir DIR]``: the TCGA
+  reports as JSONL rows ``{"id", "text", "label"}``.
 
 The main CLI calls :func:`register` with its subparsers object; every handler takes the parsed
 ``argparse.Namespace`` and returns an exit code. Project errors (an unknown dataset name) propagate to the
@@ -8,20 +12,23 @@ main CLI, which reports them in one line with exit code 2.
 from __future__ import annotations
 
 import argparse
+import io
 import json
+import os
 import sys
 from pathlib import Path
 
 from tqdm import tqdm
 
 from cmkd_med.config import DATA_DIR_ENV, data_dir
+from cmkd_med.data.export import EXPORT_SPLITS, iter_export_rows, write_rows
 from cmkd_med.data.registry import DATASETS, count_rows, get_dataset
 from cmkd_med.errors import DataFormatError, DataNotFoundError
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``data`` command group (with its ``stats`` subcommand) to ``subparsers``."""
-    data = subparsers.add_parser("data", help="the public datasets: row counts behind the data cards")
+    """Add the ``data`` command group (``stats``, ``export-jsonl``) to ``subparsers``."""
+    data = subparsers.add_parser("data", help="the public datasets: row counts, TCGA reports as JSONL")
     commands = data.add_subparsers(dest="data_command", metavar="COMMAND", required=True)
 
     stats = commands.add_parser(
@@ -41,6 +48,30 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     stats.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     stats.set_defaults(func=run_stats)
+
+    export = commands.add_parser(
+        "export-jsonl",
+        help="write the TCGA reports as JSONL rows {id, text, label}",
+        description='Stream the TCGA report splits as JSONL, one {"id", "text", "label"} object a '
+        "line (UTF-8), the input format of the evaluation commands.",
+    )
+    export.add_argument(
+        "--split",
+        choices=EXPORT_SPLITS,
+        default="dev",
+        help="which split to write; 'all' is train then dev (default: dev)",
+    )
+    export.add_argument(
+        "--out", default="-", metavar="FILE", help="output file; '-' is standard output (the default)"
+    )
+    export.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help=f"data directory (default: ${DATA_DIR_ENV}, else ../shared/data from the project root)",
+    )
+    export.set_defaults(func=run_export_jsonl)
 
 
 def run_stats(args: argparse.Namespace) -> int:
@@ -71,6 +102,28 @@ def run_stats(args: argparse.Namespace) -> int:
     for name, message in failures.items():
         print(f"error: {name}: {message}", file=sys.stderr)
     return 1 if failures else 0
+
+
+def run_export_jsonl(args: argparse.Namespace) -> int:
+    """Write the rows; a file is written under a temporary name and renamed, so a failure leaves none."""
+    rows = iter_export_rows(args.split, data_dir(args.data_dir))  # checks the split and files first
+    if args.out == "-":
+        if isinstance(sys.stdout, io.TextIOWrapper):
+            sys.stdout.reconfigure(encoding="utf-8")  # report text is not ASCII; the locale may not be UTF-8
+        count = write_rows(rows, sys.stdout)
+        sys.stdout.flush()
+    else:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        partial = out.with_name(out.name + ".partial")
+        try:
+            with partial.open("w", encoding="utf-8", newline="\n") as handle:
+                count = write_rows(rows, handle)
+            os.replace(partial, out)
+        finally:
+            partial.unlink(missing_ok=True)
+    print(f"wrote {count} rows ({args.split})", file=sys.stderr)
+    return 0
 
 
 def format_table(counts: dict[str, dict[str, int] | None]) -> str:

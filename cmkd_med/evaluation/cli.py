@@ -15,6 +15,17 @@ def cmd_link(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_classify(args: argparse.Namespace) -> int:
+    from cmkd_med.evaluation.classify import evaluate_classify
+    from cmkd_med.evaluation.jsonl import write_json
+
+    result = evaluate_classify(
+        args.data, args.lang, args.teacher, baselines=not args.no_baselines, data_root=args.data_dir
+    )
+    print(write_json(result, args.out))
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     ev = subparsers.add_parser("evaluate", help="measure a component on a labelled file")
     sub = ev.add_subparsers(dest="evaluate_command", metavar="TASK")
@@ -26,3 +37,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     link.add_argument("--data", required=True, help='JSONL file of {"mention", "cui"} or {"mention", "cuis"}')
     link.add_argument("--out", default=None, help="also write the metrics JSON here")
     link.set_defaults(func=cmd_link)
+
+    cls = sub.add_parser("classify", help="cancer-type classification on {id, text, label} JSONL rows")
+    cls.add_argument("--lang", required=True, help=f"language of the notes: {', '.join(SUPPORTED_LANGUAGES)}")
+    cls.add_argument(
+        "--data", required=True, help='JSONL file of {"id", "text", "label"} rows (label: TCGA code)'
+    )
+    cls.add_argument("--out", default=None, help="also write the metrics JSON here")
+    cls.add_argument("--teacher", default=None, help="teacher folder (default: adapters/en)")
+    cls.add_argument("--data-dir", default=None, help="public data folder, for the baselines' training split")
+    cls.add_argument("--no-baselines", action="store_true", help="skip the same-run baselines")
+    cls.set_defaults(func=cmd_classify)

@@ -1,0 +1,1 @@
+"""Losses, one a module, with the maths in :mod:`cmkd_med.losses.functional`."""

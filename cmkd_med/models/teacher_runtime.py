@@ -1,0 +1,84 @@
+"""The trained teacher at inference: base encoder + heads, calibrated, with abstention."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cmkd_med.config import DEFAULT_TEACHER_DIR
+from cmkd_med.models.teacher import MultimodalTeacher, TeacherInputs, pad_chunks
+from cmkd_med.models.text_encoder import ChunkedTextEncoder
+
+
+@dataclass
+class Prediction:
+    probs: np.ndarray  # (N, C) calibrated MC-dropout probabilities
+    uncertainty: np.ndarray  # (N,) 1 - max probability
+    abstained: np.ndarray  # (N,) bool
+    classes: list[str]
+
+    @property
+    def labels(self) -> list[str]:
+        return [self.classes[i] for i in self.probs.argmax(1)]
+
+
+class Teacher:
+    """``Teacher.load().predict(["report text", ...])``; ``embed_text`` gives teacher-space vectors."""
+
+    def __init__(self, heads: MultimodalTeacher, encoder: ChunkedTextEncoder):
+        self.heads = heads
+        self.encoder = encoder
+        self.classes = list(heads.config.classes)
+
+    @classmethod
+    def load(cls, folder: str | Path | None = None) -> Teacher:
+        heads = MultimodalTeacher.load(folder or DEFAULT_TEACHER_DIR)
+        return cls(heads, ChunkedTextEncoder.from_spec(heads.config.base_model))
+
+    def _inputs(
+        self, texts: Sequence[str], variant_sets: Sequence[tuple[str, ...]] | None, progress: bool
+    ) -> TeacherInputs:
+        chunks, mask = pad_chunks(self.encoder.encode(list(texts), progress=progress))
+        sets = list(variant_sets) if variant_sets is not None else [()] * len(texts)
+        ids, offsets, present = self.heads.variant_tensors(sets)
+        return TeacherInputs(chunks, mask, ids, offsets, present)
+
+    def predict(
+        self,
+        texts: Sequence[str],
+        variant_sets: Sequence[tuple[str, ...]] | None = None,
+        batch_size: int = 32,
+        progress: bool = False,
+    ) -> Prediction:
+        probs = []
+        torch.manual_seed(0)  # MC dropout: same masks for the same input, run to run
+        for start in range(0, len(texts), batch_size):
+            part = texts[start : start + batch_size]
+            sets = variant_sets[start : start + batch_size] if variant_sets is not None else None
+            probs.append(self.heads.predict_proba(self._inputs(part, sets, progress)))
+        p = torch.cat(probs).numpy() if probs else np.zeros((0, len(self.classes)))
+        uncertainty = 1.0 - p.max(1) if len(p) else np.zeros(0)
+        return Prediction(p, uncertainty, uncertainty > self.heads.config.abstain_threshold, self.classes)
+
+    @torch.no_grad()
+    def embed_text(self, texts: Sequence[str]) -> torch.Tensor:
+        """L2-normalised shared-space text embeddings (B, D), dropout off."""
+        self.heads.eval()
+        chunks, mask = pad_chunks(self.encoder.encode(list(texts)))
+        return torch.nn.functional.normalize(self.heads.embed_text(chunks, mask), dim=-1)
+
+    @torch.no_grad()
+    def embed_variants(self, sets: Sequence[tuple[str, ...]]) -> torch.Tensor:
+        self.heads.eval()
+        ids, offsets, _ = self.heads.variant_tensors(list(sets))
+        return torch.nn.functional.normalize(self.heads.embed_variants(ids, offsets), dim=-1)
+
+    @torch.no_grad()
+    def embed_image(self, features: np.ndarray | torch.Tensor) -> torch.Tensor:
+        self.heads.eval()
+        x = torch.as_tensor(np.asarray(features, dtype=np.float32))
+        return torch.nn.functional.normalize(self.heads.embed_image(x), dim=-1)

@@ -1,0 +1,1 @@
+"""Training: embedding caches, the teacher trainer and (later) distillation."""

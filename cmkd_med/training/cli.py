@@ -1,0 +1,70 @@
+"""``cmkd-med train-teacher``."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+from cmkd_med.config import DEFAULT_TEACHER_DIR, cache_dir
+
+
+def _log(message: str) -> None:
+    print(f"[train-teacher] {message}", file=sys.stderr)
+
+
+def cmd_train_teacher(args: argparse.Namespace) -> int:
+    import torch
+
+    from cmkd_med.data.histo import TISSUE_DESCRIPTIONS, load_histolearn
+    from cmkd_med.data.variants import load_variant_catalog
+    from cmkd_med.models.teacher import UNK, TeacherConfig
+    from cmkd_med.models.text_encoder import ChunkedTextEncoder
+    from cmkd_med.training.embed_cache import embed_split
+    from cmkd_med.training.teacher import TrainConfig, seed_everything, train_teacher
+
+    torch.set_num_threads(args.threads or torch.get_num_threads())
+    seed_everything(args.seed)
+    _log(f"embedding the training reports with the frozen {args.base_model} (cached, resumable)")
+    train = embed_split(args.base_model, "train", data_root=args.data_dir, progress=True)
+    catalog = load_variant_catalog(args.data_dir)
+    encoder = ChunkedTextEncoder.from_spec(args.base_model)
+    features, tissues = load_histolearn(args.data_dir)
+    names = sorted(TISSUE_DESCRIPTIONS)
+    descriptions = torch.stack([c[0] for c in encoder.encode([TISSUE_DESCRIPTIONS[n] for n in names])])
+    histo = (torch.as_tensor(features), torch.tensor([names.index(t) for t in tissues]), descriptions)
+    model_config = TeacherConfig(
+        base_model=args.base_model,
+        text_dim=int(train.chunks[0].shape[1]),
+        variant_vocab=[UNK, *catalog.vocabulary],
+    )
+    config = TrainConfig(epochs=args.epochs, seed=args.seed)
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{args.base_model}_s{args.seed}_e{args.epochs}")
+    checkpoint = cache_dir() / "checkpoints" / f"teacher_{slug}.pt"
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    if args.fresh and checkpoint.exists():
+        checkpoint.unlink()
+    out = Path(args.out)
+    report = train_teacher(
+        train, out, model_config, config, catalog, histo, checkpoint, progress=True, log=_log
+    )
+    _log(
+        f"saved to {out} (best epoch {report['best_epoch']}, T={report['temperature']}, "
+        f"abstain above uncertainty {report['abstain_threshold']})"
+    )
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("train-teacher", help="train the English multimodal teacher's heads")
+    p.add_argument(
+        "--data-dir", default=None, help="public data folder (default: $CMKD_DATA_DIR or ../shared/data)"
+    )
+    p.add_argument("--out", default=str(DEFAULT_TEACHER_DIR), help="output folder (default: adapters/en)")
+    p.add_argument("--base-model", default="bundled:minilm", help="frozen text encoder (provider spec)")
+    p.add_argument("--epochs", type=int, default=30, help="training epochs (early stopping keeps the best)")
+    p.add_argument("--seed", type=int, default=13, help="random seed (deterministic on CPU)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
+    p.add_argument("--fresh", action="store_true", help="ignore a checkpoint of an interrupted run")
+    p.set_defaults(func=cmd_train_teacher)

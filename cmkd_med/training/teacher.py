@@ -1,0 +1,307 @@
+"""Training the teacher's heads on cached chunk embeddings (``cmkd-med train-teacher``).
+
+The text body is frozen (its chunk vectors are cached once, :mod:`cmkd_med.training.embed_cache`); the
+heads — chunk attention, projections, variant encoder, classifier — train in seconds per epoch on 2 CPU cores.
+Losses per step:
+
+* cross-entropy of the fused prediction, and of the text-only and variant-only predictions (so each modality
+  alone can classify);
+* symmetric InfoNCE between a report's text and a variant set sampled from its cancer type (pairing by class:
+  same-class rows are not negatives);
+* symmetric InfoNCE between HistoLearn patch features and the text embedding of their tissue description.
+
+A calibration split (``calib_fraction`` of training *patients*) is held out of training: early stopping,
+temperature scaling and the abstention threshold are fitted on it, so figures on ``dev`` stay out-of-sample.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from cmkd_med.models.teacher import MultimodalTeacher, TeacherConfig, TeacherInputs, pad_chunks
+from cmkd_med.training.embed_cache import EmbeddedSplit
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 30  # heads converge in ~20 epochs; early stopping on the calibration split picks the best
+    batch_size: int = 64  # reports per step
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    seed: int = 13
+    calib_fraction: float = 0.12  # share of training patients held out for calibration and early stopping
+    max_variants: int = 4  # variant sets of 1..max_variants sampled from the report's cancer type
+    p_no_variants: float = 0.4  # rows trained without a variant set (missing modality)
+    p_no_text: float = 0.15  # rows trained on the variant set alone
+    w_text_ce: float = 0.5
+    w_variant_ce: float = 0.3
+    w_align: float = 0.2
+    w_image: float = 0.2
+    target_selective_accuracy: float = 0.98
+    max_abstain: float = 0.10
+
+
+def patient_of(report_id: str) -> str:
+    return report_id[:12]  # TCGA-XX-XXXX
+
+
+def calibration_mask(ids: list[str], fraction: float) -> np.ndarray:
+    """Deterministic patient-level split (hash of the patient barcode): a patient's reports stay together."""
+
+    def bucket(pid: str) -> float:
+        return int(hashlib.sha256(pid.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+
+    return np.array([bucket(patient_of(i)) < fraction for i in ids])
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class TeacherTrainer:
+    def __init__(
+        self,
+        model_config: TeacherConfig,
+        config: TrainConfig,
+        catalog: Any | None = None,
+        histo: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
+    ):
+        """``catalog``: a VariantCatalog; ``histo``: (features (N, 1024), tissue ids (N,), description
+        chunk vectors (T, H)) — the image branch's data."""
+        self.config = config
+        self.catalog = catalog
+        self.histo = histo
+        seed_everything(config.seed)
+        self.model = MultimodalTeacher(model_config)
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+        )
+        self.class_index = {c: i for i, c in enumerate(model_config.classes)}
+        self.rng = np.random.default_rng(config.seed)
+        self.epoch = 0
+        self.best: tuple[float, dict[str, torch.Tensor]] | None = None
+        self.history: list[dict[str, float]] = []
+
+    # --- batches -----------------------------------------------------------------------------
+    def _variant_sets(self, labels: list[str], p_missing: float) -> list[tuple[str, ...]]:
+        sets: list[tuple[str, ...]] = []
+        for label in labels:
+            if self.catalog is None or self.rng.random() < p_missing:
+                sets.append(())
+            else:
+                k = int(self.rng.integers(1, self.config.max_variants + 1))
+                sets.append(tuple(self.catalog.sample(label, self.rng, k)))
+        return sets
+
+    def _inputs(self, chunks: list[torch.Tensor], labels: list[str], train: bool) -> TeacherInputs:
+        padded, mask = pad_chunks(chunks)
+        if train:  # drop the text of some rows that have a variant set (modality dropout)
+            drop = torch.from_numpy(self.rng.random(len(chunks)) < self.config.p_no_text)
+            sets = self._variant_sets(labels, self.config.p_no_variants)
+            has_variants = torch.tensor([bool(s) for s in sets])
+            mask = mask & ~(drop & has_variants).unsqueeze(1)
+        else:
+            sets = [()] * len(chunks)  # evaluation rows: text only
+        ids, offsets, present = self.model.variant_tensors(sets)
+        return TeacherInputs(padded, mask, ids, offsets, present)
+
+    # --- one epoch ---------------------------------------------------------------------------
+    def train_epoch(self, data: EmbeddedSplit, rows: np.ndarray, progress: bool = False) -> dict[str, float]:
+        self.model.train()
+        order = self.rng.permutation(rows)
+        totals: dict[str, float] = {}
+        steps = range(0, len(order), self.config.batch_size)
+        for start in tqdm(steps, desc=f"epoch {self.epoch + 1}", disable=not progress or None, leave=False):
+            idx = order[start : start + self.config.batch_size]
+            labels = [data.labels[i] for i in idx]
+            target = torch.tensor([self.class_index[x] for x in labels])
+            inputs = self._inputs([data.chunks[i] for i in idx], labels, train=True)
+            out = self.model(inputs)
+            losses = {
+                "ce": F.cross_entropy(out["logits"][out["has_classifiable"]], target[out["has_classifiable"]])
+            }
+            text_rows = inputs.chunk_mask.any(1) if inputs.chunk_mask is not None else None
+            if text_rows is not None and text_rows.any():
+                logits = self.model.classifier(self.model.dropout(out["text"]))
+                losses["text_ce"] = self.config.w_text_ce * F.cross_entropy(
+                    logits[text_rows], target[text_rows]
+                )
+            var_rows = inputs.variants_present
+            if var_rows is not None and var_rows.any():
+                logits = self.model.classifier(self.model.dropout(out["variants"]))
+                losses["variant_ce"] = self.config.w_variant_ce * F.cross_entropy(
+                    logits[var_rows], target[var_rows]
+                )
+                both = var_rows & text_rows if text_rows is not None else var_rows
+                if both.sum() > 1:
+                    losses["align"] = self.config.w_align * self.model.align_variants(
+                        out["text"][both], out["variants"][both], target[both]
+                    )
+            if self.histo is not None:
+                losses["image"] = self.config.w_image * self._image_loss()
+            loss = sum(losses.values())
+            self.optimizer.zero_grad()
+            loss.backward()  # type: ignore[union-attr]
+            self.optimizer.step()
+            for key, value in losses.items():
+                totals[key] = totals.get(key, 0.0) + float(value.detach()) * len(idx)
+        self.epoch += 1
+        return {k: v / len(order) for k, v in totals.items()}
+
+    def _image_loss(self) -> torch.Tensor:
+        """InfoNCE between a batch of patch features and the text embeddings of their tissue descriptions."""
+        assert self.histo is not None
+        features, tissue, descriptions = self.histo
+        idx = torch.from_numpy(self.rng.choice(len(features), size=min(32, len(features)), replace=False))
+        image_z = self.model.embed_image(features[idx])
+        desc_chunks = descriptions.unsqueeze(1)  # (T, 1, H): one chunk per description
+        desc_z = self.model.embed_text(desc_chunks, torch.ones(len(descriptions), 1, dtype=torch.bool))
+        return self.model.align_image(image_z, desc_z[tissue[idx]], tissue[idx])
+
+    # --- evaluation on held-out rows ---------------------------------------------------------
+    @torch.no_grad()
+    def logits_of(self, data: EmbeddedSplit, rows: np.ndarray, mc_samples: int = 1) -> torch.Tensor:
+        """Mean logits (mc_samples=1: dropout off) for text-only inputs, (N, C)."""
+        outs = []
+        for start in range(0, len(rows), 128):
+            idx = rows[start : start + 128]
+            inputs = self._inputs([data.chunks[i] for i in idx], [data.labels[i] for i in idx], train=False)
+            self.model.eval()
+            outs.append(self.model(inputs)["logits"])
+        return torch.cat(outs)
+
+    def checkpoint(self, path: Path) -> None:
+        torch.save(
+            {
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "epoch": self.epoch,
+                "rng": self.rng.bit_generator.state,
+                "history": self.history,
+                "best": self.best,
+                "torch_rng": torch.get_rng_state(),
+            },
+            path,
+        )
+
+    def resume(self, path: Path) -> None:
+        state = torch.load(path, weights_only=False)  # our own checkpoint file, written by checkpoint()
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.epoch, self.history, self.best = state["epoch"], state["history"], state["best"]
+        self.rng.bit_generator.state = state["rng"]
+        torch.set_rng_state(state["torch_rng"])
+
+
+def fit_temperature(probs_fn: Callable[[float], torch.Tensor], y: torch.Tensor) -> float:
+    """Temperature T minimising the NLL on held-out rows (Guo et al. 2017); ``probs_fn(T)`` → (N, C)."""
+    from scipy.optimize import minimize_scalar
+
+    def nll(t: float) -> float:
+        p = probs_fn(t).clamp_min(1e-12)
+        return float(F.nll_loss(p.log(), y))
+
+    return float(minimize_scalar(nll, bounds=(0.05, 10.0), method="bounded").x)
+
+
+def train_teacher(
+    train: EmbeddedSplit,
+    out_dir: Path,
+    model_config: TeacherConfig,
+    config: TrainConfig,
+    catalog: Any | None = None,
+    histo: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
+    checkpoint_path: Path | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Train, early-stop, calibrate and save the teacher heads into ``out_dir``; returns a report."""
+    from cmkd_med.evaluation.metrics import choose_threshold, expected_calibration_error
+
+    calib = calibration_mask(train.ids, config.calib_fraction)
+    fit_rows, calib_rows = np.where(~calib)[0], np.where(calib)[0]
+    trainer = TeacherTrainer(model_config, config, catalog, histo)
+    if checkpoint_path is not None and checkpoint_path.exists():
+        trainer.resume(checkpoint_path)
+        log(f"resumed from {checkpoint_path} at epoch {trainer.epoch}")
+    y_calib = torch.tensor([trainer.class_index[train.labels[i]] for i in calib_rows])
+    while trainer.epoch < config.epochs:
+        losses = trainer.train_epoch(train, fit_rows, progress)
+        calib_loss = float(F.cross_entropy(trainer.logits_of(train, calib_rows), y_calib))
+        trainer.history.append({"epoch": trainer.epoch, "calib_nll": calib_loss, **losses})
+        if trainer.best is None or calib_loss < trainer.best[0]:
+            trainer.best = (calib_loss, {k: v.clone() for k, v in trainer.model.state_dict().items()})
+        if checkpoint_path is not None:
+            trainer.checkpoint(checkpoint_path)
+        if progress:
+            log(
+                f"epoch {trainer.epoch}: "
+                + ", ".join(f"{k} {v:.3f}" for k, v in trainer.history[-1].items() if k != "epoch")
+            )
+    assert trainer.best is not None
+    model = trainer.model
+    model.load_state_dict(trainer.best[1])
+    best_epoch = min(trainer.history, key=lambda h: h["calib_nll"])["epoch"]
+
+    # Calibration on the held-out patients: temperature for MC-dropout probabilities, then the threshold.
+    seed_everything(config.seed)
+    mc = model.config.mc_samples
+    calib_inputs_logits = [_mc_logits(trainer, train, calib_rows) for _ in range(mc)]
+
+    def probs_at(t: float) -> torch.Tensor:
+        return torch.stack([torch.softmax(lg / t, -1) for lg in calib_inputs_logits]).mean(0)
+
+    ece_before = expected_calibration_error(probs_at(1.0).numpy(), y_calib.numpy())
+    model.config.temperature = fit_temperature(probs_at, y_calib)
+    probs = probs_at(model.config.temperature)
+    ece_after = expected_calibration_error(probs.numpy(), y_calib.numpy())
+    uncertainty = 1.0 - probs.max(1).values
+    correct = probs.argmax(1) == y_calib
+    model.config.abstain_threshold = float(
+        choose_threshold(
+            uncertainty.numpy(), correct.numpy(), config.target_selective_accuracy, config.max_abstain
+        )
+    )
+    model.save(out_dir)
+    report = {
+        "train_reports": len(fit_rows),
+        "calibration_reports": len(calib_rows),
+        "best_epoch": best_epoch,
+        "temperature": round(model.config.temperature, 4),
+        "abstain_threshold": round(model.config.abstain_threshold, 4),
+        "calibration_ece_before": round(ece_before, 4),
+        "calibration_ece_after": round(ece_after, 4),
+        "train_config": asdict(config),
+        "history": trainer.history,
+    }
+    (out_dir / "training_report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return report
+
+
+@torch.no_grad()
+def _mc_logits(trainer: TeacherTrainer, data: EmbeddedSplit, rows: np.ndarray) -> torch.Tensor:
+    model = trainer.model
+    model.eval()
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.train()
+    outs = []
+    for start in range(0, len(rows), 128):
+        idx = rows[start : start + 128]
+        inputs = trainer._inputs([data.chunks[i] for i in idx], [data.labels[i] for i in idx], train=False)
+        outs.append(model(inputs)["logits"])
+    model.eval()
+    return torch.cat(outs)
