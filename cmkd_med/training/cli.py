@@ -17,7 +17,7 @@ def _log(message: str) -> None:
 def cmd_train_teacher(args: argparse.Namespace) -> int:
     import torch
 
-    from cmkd_med.data.histo import TISSUE_DESCRIPTIONS, load_histolearn
+    from cmkd_med.data.histo import TISSUE_DESCRIPTIONS, load_histolearn, stratified_split
     from cmkd_med.data.variants import load_variant_catalog
     from cmkd_med.models.teacher import UNK, TeacherConfig
     from cmkd_med.models.text_encoder import ChunkedTextEncoder
@@ -31,9 +31,14 @@ def cmd_train_teacher(args: argparse.Namespace) -> int:
     catalog = load_variant_catalog(args.data_dir)
     encoder = ChunkedTextEncoder.from_spec(args.base_model)
     features, tissues = load_histolearn(args.data_dir)
+    keep, _ = stratified_split(tissues, test_size=0.25, seed=0)  # the test quarter scores the image branch
     names = sorted(TISSUE_DESCRIPTIONS)
     descriptions = torch.stack([c[0] for c in encoder.encode([TISSUE_DESCRIPTIONS[n] for n in names])])
-    histo = (torch.as_tensor(features), torch.tensor([names.index(t) for t in tissues]), descriptions)
+    histo = (
+        torch.as_tensor(features[keep]),
+        torch.tensor([names.index(tissues[i]) for i in keep]),
+        descriptions,
+    )
     model_config = TeacherConfig(
         base_model=args.base_model,
         text_dim=int(train.chunks[0].shape[1]),
