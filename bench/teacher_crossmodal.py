@@ -28,7 +28,7 @@ def main() -> None:
     from cmkd_med.data.histo import TISSUE_DESCRIPTIONS, load_histolearn, stratified_split
     from cmkd_med.data.variants import load_variant_catalog
     from cmkd_med.evaluation.crossmodal import recall_by_class
-    from cmkd_med.models.teacher import MultimodalTeacher, pad_chunks
+    from cmkd_med.models.teacher import TeacherEnsemble, pad_chunks
     from cmkd_med.models.text_encoder import ChunkedTextEncoder
     from cmkd_med.training.embed_cache import embed_split
 
@@ -36,7 +36,7 @@ def main() -> None:
     parser.add_argument("--teacher", default=str(DEFAULT_TEACHER_DIR))
     parser.add_argument("--k", type=int, default=10)
     args = parser.parse_args()
-    heads = MultimodalTeacher.load(args.teacher)
+    heads = TeacherEnsemble.load(args.teacher)
     dev = embed_split(heads.config.base_model, "dev", progress=False)
     catalog = load_variant_catalog()
     rng = np.random.default_rng(0)

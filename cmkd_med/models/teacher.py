@@ -8,7 +8,9 @@
   modality may be missing. Image features take part in the shared space (retrieval) but not in
   classification: no image features paired with cancer types exist to train that on (see the model card).
 
-Uncertainty is MC dropout (Gal & Ghahramani 2016) over the heads, calibrated by temperature scaling.
+Uncertainty: a small deep ensemble of heads (Lakshminarayanan et al. 2017), each with MC dropout (Gal &
+Ghahramani 2016), calibrated by temperature scaling. Member 0 defines the teacher space that students are
+distilled into and retrieval uses; the ensemble only sharpens the class probabilities and their uncertainty.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ class TeacherConfig:
     temperature: float = 1.0  # fitted on the calibration split after training
     abstain_threshold: float = 1.0  # uncertainty above which classify abstains (chosen on calibration split)
     mc_samples: int = 20  # dropout samples at inference
+    n_members: int = 1  # deep-ensemble members (Lakshminarayanan et al. 2017); member 0 defines the space
 
     def save(self, folder: Path) -> None:
         (folder / CONFIG_FILE).write_text(json.dumps(asdict(self), indent=2, ensure_ascii=False) + "\n")
@@ -166,7 +169,42 @@ class MultimodalTeacher(nn.Module):
         self.eval()
         return probs
 
-    # --- persistence (small safetensors; base encoder weights are never stored here) -----------
+
+class TeacherEnsemble(nn.Module):
+    """``n_members`` teacher heads over one config; saved as one small safetensors file."""
+
+    def __init__(self, config: TeacherConfig):
+        super().__init__()
+        self.config = config
+        self.members = nn.ModuleList([MultimodalTeacher(config) for _ in range(config.n_members)])
+
+    @property
+    def space(self) -> MultimodalTeacher:
+        """The member whose shared space is *the* teacher space (embeddings, distillation, retrieval)."""
+        return self.members[0]  # type: ignore[return-value]
+
+    def embed_text(self, chunks: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.space.embed_text(chunks, mask)
+
+    def embed_variants(self, ids: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+        return self.space.embed_variants(ids, offsets)
+
+    def embed_image(self, image: torch.Tensor) -> torch.Tensor:
+        return self.space.embed_image(image)
+
+    def variant_tensors(
+        self, sets: Sequence[tuple[str, ...]]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.space.variant_tensors(sets)
+
+    def forward(self, inputs: TeacherInputs) -> dict[str, torch.Tensor]:
+        return self.space(inputs)
+
+    @torch.no_grad()
+    def predict_proba(self, inputs: TeacherInputs, mc_samples: int | None = None) -> torch.Tensor:
+        """Mean over members of their MC-dropout, temperature-scaled probabilities, (B, C)."""
+        return torch.stack([m.predict_proba(inputs, mc_samples) for m in self.members]).mean(0)  # type: ignore[operator]
+
     def save(self, folder: Path) -> None:
         from safetensors.torch import save_file
 
@@ -175,7 +213,7 @@ class MultimodalTeacher(nn.Module):
         save_file({k: v.contiguous() for k, v in self.state_dict().items()}, str(folder / WEIGHTS_FILE))
 
     @classmethod
-    def load(cls, folder: str | Path) -> MultimodalTeacher:
+    def load(cls, folder: str | Path) -> TeacherEnsemble:
         from safetensors.torch import load_file
 
         folder = Path(folder)
@@ -200,5 +238,5 @@ def pad_chunks(chunks: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     return out, mask
 
 
-def describe(model: MultimodalTeacher) -> dict[str, Any]:
-    return {"parameters": sum(p.numel() for p in model.parameters()), **asdict(model.config)}
+def describe(model: nn.Module) -> dict[str, Any]:
+    return {"parameters": sum(p.numel() for p in model.parameters()), **asdict(model.config)}  # type: ignore[call-overload]

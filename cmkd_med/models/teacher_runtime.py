@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from cmkd_med.config import DEFAULT_TEACHER_DIR
-from cmkd_med.models.teacher import MultimodalTeacher, TeacherInputs, pad_chunks
+from cmkd_med.models.teacher import TeacherEnsemble, TeacherInputs, pad_chunks
 from cmkd_med.models.text_encoder import ChunkedTextEncoder
 
 
@@ -29,14 +29,14 @@ class Prediction:
 class Teacher:
     """``Teacher.load().predict(["report text", ...])``; ``embed_text`` gives teacher-space vectors."""
 
-    def __init__(self, heads: MultimodalTeacher, encoder: ChunkedTextEncoder):
+    def __init__(self, heads: TeacherEnsemble, encoder: ChunkedTextEncoder):
         self.heads = heads
         self.encoder = encoder
         self.classes = list(heads.config.classes)
 
     @classmethod
     def load(cls, folder: str | Path | None = None) -> Teacher:
-        heads = MultimodalTeacher.load(folder or DEFAULT_TEACHER_DIR)
+        heads = TeacherEnsemble.load(folder or DEFAULT_TEACHER_DIR)
         return cls(heads, ChunkedTextEncoder.from_spec(heads.config.base_model))
 
     def _inputs(

@@ -43,9 +43,10 @@ def cmd_train_teacher(args: argparse.Namespace) -> int:
         base_model=args.base_model,
         text_dim=int(train.chunks[0].shape[1]),
         variant_vocab=[UNK, *catalog.vocabulary],
+        n_members=args.members,
     )
     config = TrainConfig(epochs=args.epochs, seed=args.seed)
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{args.base_model}_s{args.seed}_e{args.epochs}")
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{args.base_model}_s{args.seed}_e{args.epochs}_m{args.members}")
     checkpoint = cache_dir() / "checkpoints" / f"teacher_{slug}.pt"
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
     if args.fresh and checkpoint.exists():
@@ -70,6 +71,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--base-model", default="bundled:minilm", help="frozen text encoder (provider spec)")
     p.add_argument("--epochs", type=int, default=30, help="training epochs (early stopping keeps the best)")
     p.add_argument("--seed", type=int, default=13, help="random seed (deterministic on CPU)")
+    p.add_argument("--members", type=int, default=5, help="deep-ensemble members (default 5)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
     p.add_argument("--fresh", action="store_true", help="ignore a checkpoint of an interrupted run")
     p.set_defaults(func=cmd_train_teacher)

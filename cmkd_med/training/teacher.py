@@ -20,7 +20,7 @@ import hashlib
 import json
 import random
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,13 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from cmkd_med.models.teacher import MultimodalTeacher, TeacherConfig, TeacherInputs, pad_chunks
+from cmkd_med.models.teacher import (
+    MultimodalTeacher,
+    TeacherConfig,
+    TeacherEnsemble,
+    TeacherInputs,
+    pad_chunks,
+)
 from cmkd_med.training.embed_cache import EmbeddedSplit
 
 
@@ -228,15 +234,83 @@ def train_teacher(
     progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Train, early-stop, calibrate and save the teacher heads into ``out_dir``; returns a report."""
+    """Train each ensemble member (early-stopped on the calibration split), calibrate the ensemble and
+    save it into ``out_dir``; returns a report."""
     from cmkd_med.evaluation.metrics import choose_threshold, expected_calibration_error
 
     calib = calibration_mask(train.ids, config.calib_fraction)
     fit_rows, calib_rows = np.where(~calib)[0], np.where(calib)[0]
+    ensemble = TeacherEnsemble(model_config)
+    members: list[dict[str, Any]] = []
+    for m in range(model_config.n_members):
+        member_config = replace(config, seed=config.seed + 1000 * m)
+        ckpt = checkpoint_path.with_suffix(f".m{m}.pt") if checkpoint_path is not None else None
+        best_state, history = _train_member(train, fit_rows, calib_rows, model_config, member_config,
+                                            catalog, histo, ckpt, progress, log, tag=f"member {m + 1}/"
+                                            f"{model_config.n_members}")  # fmt: skip
+        ensemble.members[m].load_state_dict(best_state)
+        members.append({"seed": member_config.seed, "best_epoch": min(history, key=lambda h: h["calib_nll"])
+                        ["epoch"], "history": history})  # fmt: skip
+
+    # Calibration on the held-out patients: one temperature for the ensemble's MC-dropout probabilities,
+    # then the abstention threshold.
+    seed_everything(config.seed)
+    y_calib = torch.tensor([model_config.classes.index(train.labels[i]) for i in calib_rows])
+    logits = [
+        _mc_logits(member, train, calib_rows)
+        for member in ensemble.members
+        for _ in range(model_config.mc_samples)
+    ]
+
+    def probs_at(t: float) -> torch.Tensor:
+        return torch.stack([torch.softmax(lg / t, -1) for lg in logits]).mean(0)
+
+    ece_before = expected_calibration_error(probs_at(1.0).numpy(), y_calib.numpy())
+    model_config.temperature = fit_temperature(probs_at, y_calib)
+    probs = probs_at(model_config.temperature)
+    ece_after = expected_calibration_error(probs.numpy(), y_calib.numpy())
+    uncertainty = 1.0 - probs.max(1).values
+    correct = probs.argmax(1) == y_calib
+    model_config.abstain_threshold = float(
+        choose_threshold(
+            uncertainty.numpy(), correct.numpy(), config.target_selective_accuracy, config.max_abstain
+        )
+    )
+    ensemble.save(out_dir)
+    report = {
+        "train_reports": len(fit_rows),
+        "calibration_reports": len(calib_rows),
+        "members": len(members),
+        "best_epoch": [x["best_epoch"] for x in members],
+        "temperature": round(model_config.temperature, 4),
+        "abstain_threshold": round(model_config.abstain_threshold, 4),
+        "calibration_ece_before": round(ece_before, 4),
+        "calibration_ece_after": round(ece_after, 4),
+        "train_config": asdict(config),
+        "history": members[0]["history"],
+        "member_histories": [x["history"] for x in members],
+    }
+    (out_dir / "training_report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return report
+
+
+def _train_member(
+    train: EmbeddedSplit,
+    fit_rows: np.ndarray,
+    calib_rows: np.ndarray,
+    model_config: TeacherConfig,
+    config: TrainConfig,
+    catalog: Any | None,
+    histo: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None,
+    checkpoint_path: Path | None,
+    progress: bool,
+    log: Callable[[str], None],
+    tag: str,
+) -> tuple[dict[str, torch.Tensor], list[dict[str, float]]]:
     trainer = TeacherTrainer(model_config, config, catalog, histo)
     if checkpoint_path is not None and checkpoint_path.exists():
         trainer.resume(checkpoint_path)
-        log(f"resumed from {checkpoint_path} at epoch {trainer.epoch}")
+        log(f"{tag}: resumed from {checkpoint_path} at epoch {trainer.epoch}")
     y_calib = torch.tensor([trainer.class_index[train.labels[i]] for i in calib_rows])
     while trainer.epoch < config.epochs:
         losses = trainer.train_epoch(train, fit_rows, progress)
@@ -248,60 +322,23 @@ def train_teacher(
             trainer.checkpoint(checkpoint_path)
         if progress:
             log(
-                f"epoch {trainer.epoch}: "
+                f"{tag} epoch {trainer.epoch}: "
                 + ", ".join(f"{k} {v:.3f}" for k, v in trainer.history[-1].items() if k != "epoch")
             )
     assert trainer.best is not None
-    model = trainer.model
-    model.load_state_dict(trainer.best[1])
-    best_epoch = min(trainer.history, key=lambda h: h["calib_nll"])["epoch"]
-
-    # Calibration on the held-out patients: temperature for MC-dropout probabilities, then the threshold.
-    seed_everything(config.seed)
-    mc = model.config.mc_samples
-    calib_inputs_logits = [_mc_logits(trainer, train, calib_rows) for _ in range(mc)]
-
-    def probs_at(t: float) -> torch.Tensor:
-        return torch.stack([torch.softmax(lg / t, -1) for lg in calib_inputs_logits]).mean(0)
-
-    ece_before = expected_calibration_error(probs_at(1.0).numpy(), y_calib.numpy())
-    model.config.temperature = fit_temperature(probs_at, y_calib)
-    probs = probs_at(model.config.temperature)
-    ece_after = expected_calibration_error(probs.numpy(), y_calib.numpy())
-    uncertainty = 1.0 - probs.max(1).values
-    correct = probs.argmax(1) == y_calib
-    model.config.abstain_threshold = float(
-        choose_threshold(
-            uncertainty.numpy(), correct.numpy(), config.target_selective_accuracy, config.max_abstain
-        )
-    )
-    model.save(out_dir)
-    report = {
-        "train_reports": len(fit_rows),
-        "calibration_reports": len(calib_rows),
-        "best_epoch": best_epoch,
-        "temperature": round(model.config.temperature, 4),
-        "abstain_threshold": round(model.config.abstain_threshold, 4),
-        "calibration_ece_before": round(ece_before, 4),
-        "calibration_ece_after": round(ece_after, 4),
-        "train_config": asdict(config),
-        "history": trainer.history,
-    }
-    (out_dir / "training_report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    return report
+    return trainer.best[1], trainer.history
 
 
 @torch.no_grad()
-def _mc_logits(trainer: TeacherTrainer, data: EmbeddedSplit, rows: np.ndarray) -> torch.Tensor:
-    model = trainer.model
+def _mc_logits(model: torch.nn.Module, data: EmbeddedSplit, rows: np.ndarray) -> torch.Tensor:
+    """Logits of text-only inputs with dropout on (one MC-dropout sample), (N, C)."""
     model.eval()
     for module in model.modules():
         if isinstance(module, torch.nn.Dropout):
             module.train()
     outs = []
     for start in range(0, len(rows), 128):
-        idx = rows[start : start + 128]
-        inputs = trainer._inputs([data.chunks[i] for i in idx], [data.labels[i] for i in idx], train=False)
-        outs.append(model(inputs)["logits"])
+        chunks, mask = pad_chunks([data.chunks[i] for i in rows[start : start + 128]])
+        outs.append(model(TeacherInputs(chunks, mask))["logits"])
     model.eval()
     return torch.cat(outs)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from cmkd_med.cli import main
-from cmkd_med.models.teacher import MultimodalTeacher, TeacherConfig
+from cmkd_med.models.teacher import TeacherConfig, TeacherEnsemble
 
 KEYS = {"n", "accuracy", "macro_f1", "ece", "abstain_rate", "selective_accuracy", "per_class"}
 
@@ -16,7 +16,7 @@ KEYS = {"n", "accuracy", "macro_f1", "ece", "abstain_rate", "selective_accuracy"
 @pytest.fixture(scope="module")
 def teacher_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("teacher")
-    MultimodalTeacher(TeacherConfig(base_model="bundled:minilm", text_dim=384, mc_samples=2)).save(folder)
+    TeacherEnsemble(TeacherConfig(base_model="bundled:minilm", text_dim=384, mc_samples=2)).save(folder)
     return folder
 
 

@@ -10,7 +10,13 @@ import pytest
 import torch
 
 from cmkd_med.models.heads import AttentionPooling
-from cmkd_med.models.teacher import MultimodalTeacher, TeacherConfig, TeacherInputs, pad_chunks
+from cmkd_med.models.teacher import (
+    MultimodalTeacher,
+    TeacherConfig,
+    TeacherEnsemble,
+    TeacherInputs,
+    pad_chunks,
+)
 from cmkd_med.training.embed_cache import EmbeddedSplit
 from cmkd_med.training.teacher import TrainConfig, calibration_mask, train_teacher
 
@@ -45,6 +51,7 @@ def synthetic_split(n: int = 96, dim: int = 16, seed: int = 0) -> EmbeddedSplit:
 
 def tiny_config() -> TeacherConfig:
     return TeacherConfig(
+        n_members=2,
         text_dim=16,
         shared_dim=8,
         variant_dim=4,
@@ -102,7 +109,7 @@ def test_training_learns_saves_and_is_deterministic(tmp_path: Path) -> None:
     assert history[-1]["ce"] < history[0]["ce"]
     assert {"align", "image", "variant_ce", "text_ce"} <= set(history[0])
     assert 0.05 <= report["temperature"] <= 10
-    model = MultimodalTeacher.load(tmp_path / "a")
+    model = TeacherEnsemble.load(tmp_path / "a")
     chunks, mask = pad_chunks(data.chunks[:30])
     probs = model.predict_proba(TeacherInputs(chunks, mask))
     assert torch.allclose(probs.sum(1), torch.ones(30), atol=1e-5)
