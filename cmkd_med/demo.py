@@ -1,7 +1,8 @@
 """``cmkd-med demo``: the README's main job, offline on the bundled examples.
 
-For now (ontology issue): make sure the ontology is built, then for each of en/pt/hi/sw show a concept
-lookup and the concepts linked in an example note written for the project (``examples/notes``).
+Make sure the ontology is built; for each of en/pt/hi/sw show a concept lookup and the concepts linked in an
+example note written for the project (``examples/notes``); classify the English example notes with the
+teacher (``adapters/en``), if it is there.
 """
 
 from __future__ import annotations
@@ -45,5 +46,32 @@ def run(args: argparse.Namespace) -> int:
             print(f"linked note {path.name}:")
             for m in linker.link(text):
                 print(f"  {m.text!r:38} → {m.cui}  {kb[m.cui].preferred(lang)}  ({m.score:.2f})")
+    _classify_english_examples()
     print(f"\nDone in {time.perf_counter() - start:.1f} s.")
     return 0
+
+
+def _classify_english_examples() -> None:
+    from cmkd_med.config import DEFAULT_TEACHER_DIR
+    from cmkd_med.models.teacher import CONFIG_FILE
+
+    if not (DEFAULT_TEACHER_DIR / CONFIG_FILE).exists():
+        print("\n(no teacher in adapters/en: run `cmkd-med train-teacher`)")
+        return
+    from cmkd_med.models.teacher_runtime import Teacher
+    from cmkd_med.ontology.kb import KnowledgeBase
+
+    teacher = Teacher.load()
+    kb = KnowledgeBase.load()
+    paths = sorted(EXAMPLES.glob("en_*.txt"))
+    pred = teacher.predict([p.read_text(encoding="utf-8") for p in paths])
+    print("\n=== English teacher (adapters/en) ===")
+    for i, path in enumerate(paths):
+        code = pred.labels[i]
+        concept = kb.class_concept(code)
+        verdict = (
+            "ABSTAINED (review needed)"
+            if pred.abstained[i]
+            else f"{code} {concept.cui} {concept.preferred('en')}"
+        )
+        print(f"{path.name}: {verdict}  p={pred.probs[i].max():.2f}  uncertainty={pred.uncertainty[i]:.2f}")

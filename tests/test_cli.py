@@ -84,6 +84,9 @@ def test_export_ttl_and_sparql(tmp_path: Path, capsys: pytest.CaptureFixture[str
         (["link", "x" * 1_000_000, "--lang", "en"], "limit"),
         (["evaluate", "link", "--lang", "en", "--data", "/nonexistent/file.jsonl"], "no such file"),
         (["ontology", "sparql", "SELEC nothing"], "SPARQL syntax error"),
+        (["train-teacher", "--data-dir", "/nonexistent/data"], "data file not found"),
+        (["train-teacher", "--base-model", "hf:nobody/not-cached"], "not in the local Hugging Face cache"),
+        (["evaluate", "classify", "--lang", "pt", "--data", "/nonexistent.jsonl"], "no classifier for 'pt'"),
     ],
 )
 def test_user_errors_are_one_line_exit_2(

@@ -17,13 +17,17 @@ def _log(message: str) -> None:
 def cmd_train_teacher(args: argparse.Namespace) -> int:
     import torch
 
+    from cmkd_med.config import data_path
     from cmkd_med.data.histo import TISSUE_DESCRIPTIONS, load_histolearn, stratified_split
     from cmkd_med.data.variants import load_variant_catalog
+    from cmkd_med.models.providers import resolve
     from cmkd_med.models.teacher import UNK, TeacherConfig
     from cmkd_med.models.text_encoder import ChunkedTextEncoder
     from cmkd_med.training.embed_cache import embed_split
     from cmkd_med.training.teacher import TrainConfig, seed_everything, train_teacher
 
+    resolve(args.base_model)  # fail before any work on a model that is not there
+    data_path("tcga_reports", "train.tsv", data_root=args.data_dir)
     torch.set_num_threads(args.threads or torch.get_num_threads())
     seed_everything(args.seed)
     _log(f"embedding the training reports with the frozen {args.base_model} (cached, resumable)")
