@@ -20,6 +20,11 @@ def teacher_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+def classify(data: Path, teacher_dir: Path, *extra: str) -> int:
+    argv = ["evaluate", "classify", "--lang", "en", "--data", str(data), "--teacher", str(teacher_dir)]
+    return main([*argv, "--no-baselines", *extra])
+
+
 def write_rows(path: Path, rows: list[dict[str, str]]) -> Path:
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
     return path
@@ -35,21 +40,7 @@ def test_output_interface(tmp_path: Path, teacher_dir: Path, capsys: pytest.Capt
         ],
     )
     out = tmp_path / "m.json"
-    code = main(
-        [
-            "evaluate",
-            "classify",
-            "--lang",
-            "en",
-            "--data",
-            str(data),
-            "--teacher",
-            str(teacher_dir),
-            "--no-baselines",
-            "--out",
-            str(out),
-        ]
-    )
+    code = classify(data, teacher_dir, "--out", str(out))
     result = json.loads(capsys.readouterr().out)
     assert code == 0 and set(result) >= KEYS and result == json.loads(out.read_text())
     assert result["n"] == 3 and 0 <= result["accuracy"] <= 1 and 0 <= result["ece"] <= 1
@@ -73,19 +64,7 @@ def test_bad_rows_are_one_line_errors(
 ) -> None:
     data = tmp_path / "bad.jsonl"
     data.write_text(json.dumps(row) + "\n", encoding="utf-8")
-    code = main(
-        [
-            "evaluate",
-            "classify",
-            "--lang",
-            "en",
-            "--data",
-            str(data),
-            "--teacher",
-            str(teacher_dir),
-            "--no-baselines",
-        ]
-    )
+    code = classify(data, teacher_dir)
     err = capsys.readouterr().err
     assert code == 2 and message in err and "Traceback" not in err
 
