@@ -210,7 +210,12 @@ class TeacherEnsemble(nn.Module):
 
         folder.mkdir(parents=True, exist_ok=True)
         self.config.save(folder)
-        save_file({k: v.contiguous() for k, v in self.state_dict().items()}, str(folder / WEIGHTS_FILE))
+        # float16 on disk halves the committed size (adapters/ holds every language within 25 MB); loading
+        # copies the values back into float32 parameters.
+        state = {
+            k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in self.state_dict().items()
+        }
+        save_file(state, str(folder / WEIGHTS_FILE))
 
     @classmethod
     def load(cls, folder: str | Path) -> TeacherEnsemble:
