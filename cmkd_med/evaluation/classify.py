@@ -68,6 +68,10 @@ def evaluate_classify(
             f"no classifier for {lang!r} yet: the students are built by the next issue (only 'en')"
         )
     _, texts, labels = read_classify_rows(path)
+    if baselines:  # fail before minutes of inference, not after
+        from cmkd_med.config import data_path
+
+        data_path("tcga_reports", "train.tsv", data_root=data_root)
     teacher = Teacher.load(teacher_dir)
     pred = teacher.predict(texts, progress=True)
     result: dict[str, Any] = classification_metrics(labels, pred.probs, teacher.classes, pred.abstained)
