@@ -168,10 +168,16 @@ def resolve(spec: str = DEFAULT_TEACHER, build: bool = False) -> EncoderSpec:
 def load_encoder(spec: str | EncoderSpec) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, EncoderSpec]:
     """``(model, tokenizer, spec)`` from local files only; weights from safetensors, never from a pickle."""
     from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
     resolved = spec if isinstance(spec, EncoderSpec) else resolve(spec)
     tokenizer = AutoTokenizer.from_pretrained(resolved.path, local_files_only=True)
-    model = AutoModel.from_pretrained(resolved.path, local_files_only=True, use_safetensors=True)
+    # Loading local safetensors takes under a second; transformers' "Loading weights" bar is CLI noise.
+    hf_logging.disable_progress_bar()
+    try:
+        model = AutoModel.from_pretrained(resolved.path, local_files_only=True, use_safetensors=True)
+    finally:
+        hf_logging.enable_progress_bar()
     return model.eval(), tokenizer, resolved
 
 
