@@ -46,6 +46,12 @@ def cmd_link(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from cmkd_med.demo import run
+
+    return run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from cmkd_med.data.cli import register as register_data
     from cmkd_med.evaluation.cli import register as register_evaluate
@@ -81,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_models(sub)
 
     demo = sub.add_parser("demo", help="run the offline demo on the bundled examples")
-    demo.set_defaults(func=lambda a: __import__("cmkd_med.demo", fromlist=["run"]).run(a))
+    demo.set_defaults(func=cmd_demo)
     return parser
 
 

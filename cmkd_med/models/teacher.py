@@ -19,7 +19,6 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
@@ -160,9 +159,7 @@ class MultimodalTeacher(nn.Module):
         samples = mc_samples or self.config.mc_samples
         self.eval()
         if samples > 1:
-            for module in self.modules():
-                if isinstance(module, nn.Dropout):
-                    module.train()
+            enable_mc_dropout(self)
         probs = torch.stack(
             [torch.softmax(self(inputs)["logits"] / self.config.temperature, dim=-1) for _ in range(samples)]
         ).mean(0)
@@ -231,6 +228,14 @@ class TeacherEnsemble(nn.Module):
         return model.eval()
 
 
+def enable_mc_dropout(model: nn.Module) -> None:
+    """Eval mode with dropout layers on: each forward pass is one MC-dropout sample."""
+    model.eval()
+    for module in model.modules():
+        if isinstance(module, nn.Dropout):
+            module.train()
+
+
 def pad_chunks(chunks: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """Stack variable-length chunk matrices into (B, K, H) with a (B, K) mask."""
     longest = max(len(c) for c in chunks)
@@ -241,7 +246,3 @@ def pad_chunks(chunks: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         out[i, : len(c)] = c
         mask[i, : len(c)] = True
     return out, mask
-
-
-def describe(model: nn.Module) -> dict[str, Any]:
-    return {"parameters": sum(p.numel() for p in model.parameters()), **asdict(model.config)}  # type: ignore[call-overload]

@@ -34,6 +34,7 @@ from cmkd_med.models.teacher import (
     TeacherConfig,
     TeacherEnsemble,
     TeacherInputs,
+    enable_mc_dropout,
     pad_chunks,
 )
 from cmkd_med.training.embed_cache import EmbeddedSplit
@@ -178,16 +179,9 @@ class TeacherTrainer:
         return self.model.align_image(image_z, desc_z[tissue[idx]], tissue[idx])
 
     # --- evaluation on held-out rows ---------------------------------------------------------
-    @torch.no_grad()
-    def logits_of(self, data: EmbeddedSplit, rows: np.ndarray, mc_samples: int = 1) -> torch.Tensor:
-        """Mean logits (mc_samples=1: dropout off) for text-only inputs, (N, C)."""
-        outs = []
-        for start in range(0, len(rows), 128):
-            idx = rows[start : start + 128]
-            inputs = self._inputs([data.chunks[i] for i in idx], [data.labels[i] for i in idx], train=False)
-            self.model.eval()
-            outs.append(self.model(inputs)["logits"])
-        return torch.cat(outs)
+    def logits_of(self, data: EmbeddedSplit, rows: np.ndarray) -> torch.Tensor:
+        """Logits of text-only inputs, dropout off, (N, C)."""
+        return text_logits(self.model, data, rows, mc_dropout=False)
 
     def checkpoint(self, path: Path) -> None:
         torch.save(
@@ -257,7 +251,7 @@ def train_teacher(
     seed_everything(config.seed)
     y_calib = torch.tensor([model_config.classes.index(train.labels[i]) for i in calib_rows])
     logits = [
-        _mc_logits(member, train, calib_rows)
+        text_logits(member, train, calib_rows, mc_dropout=True)
         for member in ensemble.members
         for _ in range(model_config.mc_samples)
     ]
@@ -330,12 +324,14 @@ def _train_member(
 
 
 @torch.no_grad()
-def _mc_logits(model: torch.nn.Module, data: EmbeddedSplit, rows: np.ndarray) -> torch.Tensor:
-    """Logits of text-only inputs with dropout on (one MC-dropout sample), (N, C)."""
-    model.eval()
-    for module in model.modules():
-        if isinstance(module, torch.nn.Dropout):
-            module.train()
+def text_logits(
+    model: torch.nn.Module, data: EmbeddedSplit, rows: np.ndarray, mc_dropout: bool
+) -> torch.Tensor:
+    """Logits of text-only inputs (N, C); with ``mc_dropout`` each call is one MC-dropout sample."""
+    if mc_dropout:
+        enable_mc_dropout(model)
+    else:
+        model.eval()
     outs = []
     for start in range(0, len(rows), 128):
         chunks, mask = pad_chunks([data.chunks[i] for i in rows[start : start + 128]])
