@@ -58,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     from cmkd_med.models.cli import register as register_models
     from cmkd_med.ontology.cli import register as register_ontology
     from cmkd_med.training.cli import register as register_train
+    from cmkd_med.training.distill_cli import register as register_distill
 
     parser = argparse.ArgumentParser(
         prog="cmkd-med",
@@ -84,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_evaluate(sub)
     register_data(sub)
     register_train(sub)
+    register_distill(sub)
     register_models(sub)
 
     demo = sub.add_parser("demo", help="run the offline demo on the bundled examples")

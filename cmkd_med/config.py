@@ -23,6 +23,11 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TEACHER_DIR = PROJECT_ROOT / "adapters" / "en"
 
 
+def adapters_dir() -> Path:
+    """The trained adapters, one folder per language (``en`` is the teacher)."""
+    return PROJECT_ROOT / "adapters"
+
+
 def data_dir(override: str | Path | None = None) -> Path:
     """The public data directory: ``override``, else ``$CMKD_DATA_DIR``, else ``<project>/../shared/data``."""
     if override is not None:

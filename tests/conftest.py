@@ -104,3 +104,35 @@ requires_data = pytest.mark.skipif(not has_data(), reason=f"public data folder n
 @pytest.fixture
 def project_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(encoder folder, teacher folder): a 2-layer, 32-wide BERT with the bundled MiniLM tokenizer, and a
+    2-member teacher over it — the whole student path at unit-test cost."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from cmkd_med.data.tcga import TCGA_CLASSES
+    from cmkd_med.models.providers import resolve
+    from cmkd_med.models.teacher import UNK, TeacherConfig, TeacherEnsemble
+
+    root = tmp_path_factory.mktemp("tiny")
+    encoder_dir, teacher_dir = root / "encoder", root / "teacher"
+    tokenizer = AutoTokenizer.from_pretrained(resolve("bundled:minilm").path, local_files_only=True)
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=128,
+    )  # fmt: skip
+    BertModel(config).save_pretrained(encoder_dir, safe_serialization=True)
+    tokenizer.save_pretrained(encoder_dir)
+    torch.manual_seed(0)
+    teacher = TeacherEnsemble(
+        TeacherConfig(
+            base_model=str(encoder_dir), text_dim=32, shared_dim=8, variant_dim=4, image_dim=6,
+            classes=list(TCGA_CLASSES), variant_vocab=[UNK, "KRAS"], n_members=2, mc_samples=2,
+        )
+    )  # fmt: skip
+    teacher.save(teacher_dir)
+    return encoder_dir, teacher_dir

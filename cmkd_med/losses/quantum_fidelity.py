@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from cmkd_med.errors import MissingDependencyError
+from cmkd_med.losses._weights import weighted_mean
 from cmkd_med.losses.functional import quantum_fidelity_loss, reuploading_states, state_fidelity
 
 if TYPE_CHECKING:
@@ -79,6 +80,42 @@ class QuantumFidelityLoss(nn.Module):
                 f"teacher {tuple(teacher.shape)} and student {tuple(student.shape)} must have the same shape"
             )
         return quantum_fidelity_loss(self.angles(teacher), self.angles(student), self.weights)
+
+    def fidelity_matrix(self, teacher: torch.Tensor, student: torch.Tensor) -> torch.Tensor:
+        """Fidelity of every teacher row with every student row, (B, B)."""
+        states = reuploading_states(self.angles(torch.cat([teacher, student])), self.weights)  # (2B, 2**n)
+        psi, phi = states.chunk(2)
+        overlap = psi.conj() @ phi.T  # (B, B) complex
+        return overlap.real.square() + overlap.imag.square()
+
+    def contrastive(
+        self,
+        teacher: torch.Tensor,
+        student: torch.Tensor,
+        groups: torch.Tensor | None = None,
+        weights: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        r"""The infidelity of matching pairs plus the mean fidelity of non-matching ones:
+
+        .. math:: \mathcal{L} = \frac{\sum_i w_i (1 - F_{ii})}{\sum_i w_i}
+                  + \operatorname{mean}_{g_i \ne g_j} F_{ij}
+
+        When the circuit's own parameters are trained on the infidelity alone, they can make every state the
+        same (e.g. the angle map going to zero) and the loss 0 for any student. The second term, over pairs
+        from different ``groups`` (B,), rules that out: the circuit must keep different texts apart, as in
+        quantum metric learning (Lloyd, Schuld, Ijaz, Izaac & Killoran, arXiv:2001.03622, 2020).
+        """
+        if teacher.shape != student.shape:
+            raise ValueError(
+                f"teacher {tuple(teacher.shape)} and student {tuple(student.shape)} must have the same shape"
+            )
+        fid = self.fidelity_matrix(teacher, student)  # (B, B)
+        positive = weighted_mean(1 - fid.diagonal(), weights)
+        if groups is None:
+            groups = torch.arange(len(teacher), device=teacher.device)
+        different = groups[:, None] != groups[None, :]
+        negative = fid[different].mean() if bool(different.any()) else fid.new_zeros(())
+        return positive + negative
 
 
 def _pennylane() -> Any:

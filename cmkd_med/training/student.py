@@ -1,0 +1,350 @@
+"""Building a student end to end: corpus, teacher targets, distillation, model selection, calibration.
+
+``distill_student`` is what ``cmkd-med distill --lang L`` runs (under ``torchrun`` too). Expensive
+intermediate results (report windows and their English mentions, the teacher's targets, the items' token and
+concept ids) are cached under ``.cache/distill/<lang>/`` keyed by their inputs, and training resumes from its
+last checkpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from cmkd_med.models.student import NULL_CONCEPT, StudentConfig, StudentModel
+from cmkd_med.models.teacher import TeacherInputs, pad_chunks
+from cmkd_med.training.distill import (
+    DistillConfig,
+    Distiller,
+    Encoded,
+    Targets,
+    barrier,
+    cache_root,
+    save_json,
+    summarize_history,
+    world,
+)
+from cmkd_med.training.distill_data import DistillCorpus, build_corpus, code_switch
+
+
+@dataclass
+class StudentJob:
+    lang: str
+    out: Path
+    teacher_dir: Path
+    base_model: str = "bundled:e5-small"
+    data_root: str | None = None
+    dev: Path | None = None  # labelled notes in the language, for model selection (best epoch)
+    entity_attention: bool = True
+    n_reports: int = 800
+    n_parallel: int = 1500
+    calibrate: bool = True
+    n_calibration: int = 300
+    max_items: int | None = None  # subsample the corpus (quick trials, tests)
+    fresh: bool = False
+
+
+def _log(message: str) -> None:
+    if world()[0] == 0:
+        print(f"[distill] {message}", file=sys.stderr)
+
+
+def _digest(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, default=str, ensure_ascii=False).encode()).hexdigest()[:12]
+
+
+def _file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+
+
+def teacher_targets(teacher: Any, texts: Sequence[str], progress: bool) -> Targets:
+    """The teacher's raw shared-space embedding (member 0, dropout off) and calibrated ensemble probs."""
+    heads = teacher.heads.eval()
+    embs, probs = [], []
+    from tqdm import tqdm
+
+    batch = 64
+    for s in tqdm(range(0, len(texts), batch), desc="teacher targets", disable=not progress or None):
+        chunks, mask = pad_chunks(teacher.encoder.encode(list(texts[s : s + batch])))
+        with torch.no_grad():
+            embs.append(heads.embed_text(chunks, mask))
+            probs.append(heads.predict_proba(TeacherInputs(chunks, mask), mc_samples=1))
+    return Targets(torch.cat(embs), torch.cat(probs))
+
+
+def _cached_targets(path: Path, compute: Callable[[], Targets]) -> Targets:
+    if path.exists():
+        t = load_file(str(path))
+        return Targets(t["embedding"], t["probs"])
+    targets = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    save_file({"embedding": targets.embedding.contiguous(), "probs": targets.probs.contiguous()}, str(tmp))
+    tmp.replace(path)
+    return targets
+
+
+def encode_items(
+    texts: Sequence[str],
+    langs: Sequence[str],
+    windower: Any,
+    max_tokens: int,
+    concept_index: dict[str, int],
+    linkers: dict[str, Any],
+) -> Encoded:
+    """First window (cut to ``max_tokens``) of each text, and its linked concepts' table rows."""
+    from cmkd_med.models.student import MAX_CONCEPTS
+
+    ids: list[list[int]] = []
+    concepts: list[list[int]] = []
+    for text, lang in zip(texts, langs, strict=True):
+        window = windower.windows(text)[0]
+        if len(window) > max_tokens:
+            window = [*window[: max_tokens - 1], window[-1]]  # keep the closing special token
+        ids.append(window)
+        linker = linkers.get(lang)
+        if linker is None:
+            concepts.append([])
+            continue
+        found = sorted(linker.link(text), key=lambda m: -m.score)
+        rows = [concept_index[m.cui] for m in found if m.cui in concept_index]
+        concepts.append(list(dict.fromkeys(rows))[:MAX_CONCEPTS])
+    return Encoded(ids, concepts)
+
+
+def _report_windows(job: StudentJob, corpus_builder: Callable[[], DistillCorpus]) -> DistillCorpus:
+    path = cache_root(job.lang) / f"corpus_{_digest(job.n_reports, job.n_parallel, job.data_root)}.json"
+    if path.exists():
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        corpus = DistillCorpus(job.lang)
+        for item in raw["items"]:
+            corpus.add(raw["sources"][item["source"]], item["text"], item["kind"], item["label"])
+        return corpus
+    corpus = corpus_builder()
+    save_json(
+        path,
+        {"sources": corpus.sources, "items": [asdict(it) for it in corpus.items]},
+    )
+    return corpus
+
+
+def distill_student(
+    job: StudentJob, config: DistillConfig, progress: bool = True, log: Callable[[str], None] = _log
+) -> dict[str, Any]:
+    """Distil, select the best epoch on ``job.dev``, calibrate and save the student into ``job.out``."""
+    from cmkd_med.evaluation.metrics import choose_threshold, expected_calibration_error
+    from cmkd_med.models.providers import load_encoder
+    from cmkd_med.models.student_runtime import Student
+    from cmkd_med.models.teacher_runtime import Teacher
+    from cmkd_med.models.text_encoder import ChunkedTextEncoder, ChunkingConfig
+    from cmkd_med.ontology.kb import KnowledgeBase
+    from cmkd_med.ontology.linker import get_linker
+    from cmkd_med.training.teacher import fit_temperature, seed_everything
+
+    rank, size = world()
+    seed_everything(config.seed)
+    teacher = Teacher.load(job.teacher_dir)
+    kb = KnowledgeBase.load()
+    link_en = get_linker("en")
+    link_l = get_linker(job.lang)
+
+    # 1. corpus and teacher targets: built by rank 0, read by the others
+    if rank == 0:
+        corpus = _report_windows(
+            job,
+            lambda: build_corpus(
+                job.lang, kb, link_en.link, job.data_root, job.n_reports, n_parallel=job.n_parallel,
+                seed=config.seed, progress=progress,
+            ),
+        )  # fmt: skip
+    barrier()
+    if rank != 0:
+        corpus = _report_windows(job, lambda: build_corpus(job.lang, kb, link_en.link, job.data_root))
+    if job.max_items is not None:
+        corpus = corpus.subsample(job.max_items, config.seed)
+    log(f"corpus: {len(corpus.items)} items from {len(corpus.sources)} English sources {corpus.counts()}")
+    teacher_key = _digest(_file_digest(job.teacher_dir / "teacher.safetensors"), corpus.sources)
+    targets_path = cache_root(job.lang) / f"targets_{teacher_key}.safetensors"
+    if rank == 0:
+        targets = _cached_targets(targets_path, lambda: teacher_targets(teacher, corpus.sources, progress))
+    barrier()
+    if rank != 0:
+        targets = _cached_targets(targets_path, lambda: teacher_targets(teacher, corpus.sources, False))
+
+    # 2. the student, initialised from the teacher's heads and its embedding of each concept's English label
+    concepts = [NULL_CONCEPT, *sorted(c.cui for c in kb)]
+    base, tokenizer, spec = load_encoder(job.base_model)
+    model_config = StudentConfig(
+        lang=job.lang,
+        base_model=job.base_model,
+        text_dim=int(spec.hidden_size),
+        shared_dim=teacher.heads.config.shared_dim,
+        dropout=teacher.heads.config.dropout,
+        classes=list(teacher.heads.config.classes),
+        concepts=concepts,
+        entity_attention=job.entity_attention,
+        teacher={"base_model": teacher.heads.config.base_model, "weights_sha256_12": teacher_key[:12]},
+    )
+    if model_config.text_dim != teacher.heads.config.text_dim:
+        from cmkd_med.errors import InvalidInputError
+
+        raise InvalidInputError(
+            f"student base {job.base_model} has hidden size {model_config.text_dim}, the teacher's heads "
+            f"read {teacher.heads.config.text_dim}: pick a base of the teacher's size"
+        )
+    torch.manual_seed(config.seed)
+    model = StudentModel(model_config, base)
+    labels_en = [kb[c].preferred("en") if c != NULL_CONCEPT else "" for c in concepts]
+    label_key = _digest(teacher_key, labels_en)
+    label_path = cache_root(job.lang) / f"concepts_{label_key}.safetensors"
+    label_targets = _cached_targets(label_path, lambda: teacher_targets(teacher, labels_en[1:], progress))
+    vectors = torch.cat([torch.zeros(1, model_config.shared_dim), label_targets.embedding])
+    model.init_from_teacher(teacher.heads.members[0].state_dict(), vectors)
+
+    # 3. token and concept ids of every item
+    windower = ChunkedTextEncoder(None, tokenizer, spec, ChunkingConfig())
+    index = {c: i for i, c in enumerate(concepts)}
+    item_langs = ["en" if it.kind == "report_en" else job.lang for it in corpus.items]
+    enc_key = _digest(teacher_key, job.base_model, config.max_tokens, [it.text for it in corpus.items])
+    enc_path = cache_root(job.lang) / f"encoded_{enc_key}.json"
+    if rank == 0 and not enc_path.exists():
+        encoded = encode_items(
+            [it.text for it in corpus.items], item_langs, windower, config.max_tokens, index,
+            {"en": link_en, job.lang: link_l},
+        )  # fmt: skip
+        save_json(enc_path, asdict(encoded))
+    barrier()
+    raw = json.loads(enc_path.read_text(encoding="utf-8"))
+    encoded = Encoded(raw["input_ids"], raw["concept_ids"])
+    if not job.entity_attention:
+        encoded = Encoded(encoded.input_ids, [[] for _ in encoded.concept_ids])
+
+    # 4. distillation, with the best epoch on the dev notes kept
+    distiller = Distiller(model, config, corpus, encoded, targets, tokenizer.pad_token_id)
+    tag = "ent" if job.entity_attention else "noent"
+    ckpt = cache_root(job.lang) / f"ckpt_{_digest(asdict(config), tag, teacher_key, enc_key)}.pt"
+    if job.fresh and ckpt.exists() and rank == 0:
+        ckpt.unlink()
+    barrier()
+    if ckpt.exists():
+        distiller.resume(ckpt)
+        log(f"resumed from {ckpt.name} at step {distiller.step}")
+    student = Student(model, tokenizer, spec, link_l if job.entity_attention else None)
+    dev_rows = _read_dev(job.dev) if job.dev is not None else None
+    selection: list[dict[str, float]] = []
+    best: tuple[float, dict[str, torch.Tensor]] | None = None
+
+    def on_epoch(epoch: int) -> None:
+        nonlocal best
+        if dev_rows is None or rank != 0:
+            return
+        score = _macro_f1(student, dev_rows)
+        selection.append({"epoch": epoch, "dev_macro_f1": round(score, 4)})
+        log(f"epoch {epoch}: dev macro-F1 {score:.3f}")
+        if best is None or score > best[0]:
+            best = (score, {k: v.clone() for k, v in model.trainable_state().items()})
+
+    if dev_rows is not None and rank == 0 and distiller.step == 0:
+        on_epoch(0)  # the untrained student (the base with the teacher's heads) is a candidate too
+    distiller.run(ckpt, progress=progress, on_epoch=on_epoch, log=log)
+    if best is not None:
+        model.load_state_dict(best[1], strict=False)
+    model.eval()
+
+    report: dict[str, Any] = {
+        "lang": job.lang,
+        "items": corpus.counts(),
+        "english_sources": len(corpus.sources),
+        "steps": distiller.step,
+        "processes": size,
+        "config": asdict(config),
+        "entity_attention": job.entity_attention,
+        "losses_mean": summarize_history(distiller.history),
+        "gate_pass_rate": summarize_history(distiller.history).get("gate_pass"),
+        "selection": selection,
+    }
+
+    # 5. calibration on code-switched windows of the calibration patients' reports (never trained on)
+    if job.calibrate and rank == 0:
+        texts, y = calibration_windows(job, kb, link_en.link, config.seed)
+        chunks = student.chunk_vectors(texts)
+        logits = []
+        torch.manual_seed(config.seed)
+        from cmkd_med.models.teacher import enable_mc_dropout
+
+        padded, mask = pad_chunks(chunks)
+        enable_mc_dropout(model)
+        with torch.no_grad():
+            logits = [model.heads(padded, mask)[1] for _ in range(model_config.mc_samples)]
+        model.eval()
+        y_t = torch.tensor(y)
+
+        def probs_at(t: float) -> torch.Tensor:
+            return torch.stack([torch.softmax(lg / t, -1) for lg in logits]).mean(0)
+
+        before = expected_calibration_error(probs_at(1.0).numpy(), y_t.numpy())
+        model_config.temperature = fit_temperature(probs_at, y_t)
+        probs = probs_at(model_config.temperature)
+        unc = (1.0 - probs.max(1).values).numpy()
+        model_config.abstain_threshold = float(
+            choose_threshold(unc, (probs.argmax(1) == y_t).numpy(), 0.98, 0.10)
+        )
+        report["calibration"] = {
+            "windows": len(texts),
+            "ece_before": round(before, 4),
+            "ece_after": round(expected_calibration_error(probs.numpy(), y_t.numpy()), 4),
+            "temperature": round(model_config.temperature, 4),
+            "abstain_threshold": round(model_config.abstain_threshold, 4),
+        }
+    if rank == 0:
+        model.save(job.out)
+        save_json(job.out / "training_report.json", report)
+    barrier()
+    return report
+
+
+def calibration_windows(
+    job: StudentJob, kb: Any, link_en: Callable[[str], Sequence[object]], seed: int
+) -> tuple[list[str], list[int]]:
+    """Code-switched best windows of reports of the calibration patients (held out of distillation)."""
+    from cmkd_med.data.tcga import TCGA_CLASSES, load_tcga
+    from cmkd_med.training.distill_data import best_window
+    from cmkd_med.training.teacher import calibration_mask
+
+    reports = load_tcga("train", job.data_root)
+    rows = np.where(calibration_mask([r.report_id for r in reports], 0.12))[0]
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.choice(rows, size=min(job.n_calibration, len(rows)), replace=False))
+    texts, labels = [], []
+    for i in rows:
+        window = best_window(reports[i].text, link_en, 90)
+        texts.append(code_switch(window, link_en(window), kb, job.lang, rng, 0.9))
+        labels.append(list(TCGA_CLASSES).index(reports[i].label))
+    return texts, labels
+
+
+def _read_dev(path: Path) -> tuple[list[str], list[str]]:
+    from cmkd_med.evaluation.classify import read_classify_rows
+
+    _, texts, labels = read_classify_rows(path)
+    return texts, labels
+
+
+def _macro_f1(student: Any, rows: tuple[list[str], list[str]]) -> float:
+    from sklearn.metrics import f1_score
+
+    pred = student.predict(rows[0], mc_samples=1)
+    return float(f1_score(rows[1], pred.labels, labels=student.classes, average="macro", zero_division=0))
+
+
+def default_config(**overrides: Any) -> DistillConfig:
+    return replace(DistillConfig(), **overrides)
