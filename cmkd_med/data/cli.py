@@ -3,6 +3,8 @@
 - ``cmkd-med data stats [NAME ...] [--data-dir DIR] [--json]``: row counts behind the data cards.
 - ``cmkd-med data export-jsonl [--split train|dev|all] [--out FILE|-] [--data-dir DIR]``: the TCGA
   reports as JSONL rows ``{"id", "text", "label"}``.
+- ``cmkd-med data export-tico --split heldout|distill --out FILE.tsv``: the TICO-19 ``dev.tsv`` documents
+  held out of distillation (or the others), in the input format of ``evaluate retrieve``.
 
 The main CLI calls :func:`register` with its subparsers object; every handler takes the parsed
 ``argparse.Namespace`` and returns an exit code. Project errors (an unknown dataset name) propagate to the
@@ -73,6 +75,23 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     export.set_defaults(func=run_export_jsonl)
 
+    tico = commands.add_parser(
+        "export-tico",
+        help="write the TICO-19 dev documents held out of distillation (or the others) as a TSV",
+        description="Write tico19/dev.tsv rows of the documents the students never saw ('heldout') or of "
+        "those they were distilled on ('distill'), with all its columns, for `evaluate retrieve`.",
+    )
+    tico.add_argument("--split", choices=("heldout", "distill"), default="heldout", help="default: heldout")
+    tico.add_argument("--out", required=True, metavar="FILE", help="output TSV")
+    tico.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help=f"data directory (default: ${DATA_DIR_ENV}, else ../shared/data from the project root)",
+    )
+    tico.set_defaults(func=run_export_tico)
+
 
 def run_stats(args: argparse.Namespace) -> int:
     """Print the row counts; exit 1 if any dataset is missing or unreadable (the others are still shown)."""
@@ -123,6 +142,23 @@ def run_export_jsonl(args: argparse.Namespace) -> int:
         finally:
             partial.unlink(missing_ok=True)
     print(f"wrote {count} rows ({args.split})", file=sys.stderr)
+    return 0
+
+
+def run_export_tico(args: argparse.Namespace) -> int:
+    from cmkd_med.config import data_path
+    from cmkd_med.training.distill_data import TICO_HELDOUT_DOCS, tico_doc
+
+    source = data_path("tico19", "dev.tsv", data_root=args.data_dir)
+    lines = source.read_text(encoding="utf-8").splitlines()
+    header, rows = lines[0], [line for line in lines[1:] if line.strip()]
+    keep = [
+        r for r in rows if (tico_doc(r.split("\t", 1)[0]) in TICO_HELDOUT_DOCS) == (args.split == "heldout")
+    ]
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join([header, *keep]) + "\n", encoding="utf-8")
+    print(f"wrote {len(keep)} rows ({args.split}: {', '.join(TICO_HELDOUT_DOCS)} held out)", file=sys.stderr)
     return 0
 
 

@@ -1,4 +1,4 @@
-"""``cmkd-med evaluate link`` (later issues add ``classify`` and ``retrieve``)."""
+"""``cmkd-med evaluate link|classify|retrieve``."""
 
 from __future__ import annotations
 
@@ -20,7 +20,23 @@ def cmd_classify(args: argparse.Namespace) -> int:
     from cmkd_med.evaluation.jsonl import write_json
 
     result = evaluate_classify(
-        args.data, args.lang, args.teacher, baselines=not args.no_baselines, data_root=args.data_dir
+        args.data,
+        args.lang,
+        args.teacher,
+        baselines=not args.no_baselines,
+        data_root=args.data_dir,
+        student_dir=args.student,
+    )
+    print(write_json(result, args.out))
+    return 0
+
+
+def cmd_retrieve(args: argparse.Namespace) -> int:
+    from cmkd_med.evaluation.jsonl import write_json
+    from cmkd_med.evaluation.retrieve import evaluate_retrieve
+
+    result = evaluate_retrieve(
+        args.data, args.lang, args.teacher, args.student, baselines=not args.no_baselines
     )
     print(write_json(result, args.out))
     return 0
@@ -45,6 +61,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     cls.add_argument("--out", default=None, help="also write the metrics JSON here")
     cls.add_argument("--teacher", default=None, help="teacher folder (default: adapters/en)")
+    cls.add_argument("--student", default=None, help="student folder for pt/hi/sw (default: adapters/<lang>)")
     cls.add_argument("--data-dir", default=None, help="public data folder, for the baselines' training split")
     cls.add_argument("--no-baselines", action="store_true", help="skip the same-run baselines")
     cls.set_defaults(func=cmd_classify)
+
+    ret = sub.add_parser(
+        "retrieve", help="cross-lingual retrieval: target-language queries against the English side of a TSV"
+    )
+    ret.add_argument("--lang", required=True, help="language of the queries: pt, hi or sw")
+    ret.add_argument(
+        "--data", required=True, help="TSV with columns 'en' and the language code (as tico19/dev.tsv)"
+    )
+    ret.add_argument("--out", default=None, help="also write the metrics JSON here")
+    ret.add_argument("--teacher", default=None, help="teacher folder (default: adapters/en)")
+    ret.add_argument("--student", default=None, help="student folder (default: adapters/<lang>)")
+    ret.add_argument("--no-baselines", action="store_true", help="skip the same-run baselines")
+    ret.set_defaults(func=cmd_retrieve)

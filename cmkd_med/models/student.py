@@ -16,6 +16,7 @@ A student reads a note in its language (``pt``, ``hi``, ``sw``) and lands in the
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,7 +111,9 @@ class StudentModel(nn.Module):
             layers_to_transform=top,
             layers_pattern="layer",
         )
-        self.encoder = get_peft_model(encoder, lora)  # freezes every base weight
+        with warnings.catch_warnings():  # peft calls a transformers API deprecated in v5; not ours to fix
+            warnings.simplefilter("ignore", FutureWarning)
+            self.encoder = get_peft_model(encoder, lora)  # freezes every base weight
         self.concepts = nn.Embedding(len(config.concepts), config.shared_dim)
         self.entity = (
             EntityAttention(config.text_dim, config.shared_dim, config.entity_heads)

@@ -124,6 +124,50 @@ def code_switch(
     return "".join(out)
 
 
+def english_report_windows(
+    link_en: Callable[[str], Sequence[object]],
+    data_root: str | Path | None = None,
+    n_reports: int = 800,
+    words: int = 90,
+    progress: bool = True,
+) -> list[tuple[str, str]]:
+    """(best window, TCGA code) of a class-balanced sample of training reports, calibration patients left
+    out; cached under ``.cache/distill/`` (the same for every language)."""
+    import json
+
+    from tqdm import tqdm
+
+    from cmkd_med.config import cache_dir
+    from cmkd_med.training.teacher import calibration_mask
+
+    reports = load_tcga("train", data_root)
+    key = hashlib.sha256(
+        json.dumps([n_reports, words, len(reports), reports[0].report_id, reports[-1].report_id]).encode()
+    ).hexdigest()[:12]
+    path = cache_dir() / "distill" / f"report_windows_{key}.json"
+    if path.exists():
+        return [(w, y) for w, y in json.loads(path.read_text(encoding="utf-8"))]
+    keep = np.where(~calibration_mask([r.report_id for r in reports], 0.12))[0]
+    # a class-balanced sample: rare classes (CHOL, UCS, KICH) are not drowned by the common ones
+    by_class: dict[str, list[int]] = {}
+    for i in keep:
+        by_class.setdefault(reports[i].label, []).append(int(i))
+    chosen: list[int] = []
+    per_class = max(1, n_reports // len(by_class))
+    for code in sorted(by_class):
+        rows = sorted(by_class[code], key=lambda i: _stable_hash(reports[i].report_id))
+        chosen.extend(rows[:per_class])
+    out = [
+        (best_window(reports[i].text, link_en, words), reports[i].label)
+        for i in tqdm(chosen, desc="report windows", disable=not progress or None)
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(out, ensure_ascii=False), encoding="utf-8")
+    tmp.replace(path)
+    return out
+
+
 def build_corpus(
     lang: str,
     kb: KnowledgeBase,
@@ -137,30 +181,14 @@ def build_corpus(
     progress: bool = True,
 ) -> DistillCorpus:
     """The distillation corpus for ``lang`` (deterministic for a seed). ``link_en``: the English linker."""
-    from tqdm import tqdm
-
     from cmkd_med.data.tcga import TCGA_CLASSES
-    from cmkd_med.training.teacher import calibration_mask
 
     lang = normalize_lang(lang)
     rng = np.random.default_rng(seed)
     corpus = DistillCorpus(lang)
     classes = list(TCGA_CLASSES)
-
-    reports = load_tcga("train", data_root)
-    keep = np.where(~calibration_mask([r.report_id for r in reports], 0.12))[0]
-    # a class-balanced sample: rare classes (CHOL, UCS, KICH) are not drowned by the common ones
-    by_class: dict[str, list[int]] = {}
-    for i in keep:
-        by_class.setdefault(reports[i].label, []).append(int(i))
-    chosen: list[int] = []
-    per_class = max(1, n_reports // len(by_class))
-    for code in sorted(by_class):
-        rows = sorted(by_class[code], key=lambda i: _stable_hash(reports[i].report_id))
-        chosen.extend(rows[:per_class])
-    for i in tqdm(chosen, desc=f"report windows ({lang})", disable=not progress or None):
-        window = best_window(reports[i].text, link_en, words)
-        y = classes.index(reports[i].label)
+    for window, code in english_report_windows(link_en, data_root, n_reports, words, progress):
+        y = classes.index(code)
         corpus.add(window, window, "report_en", y)
         switched = code_switch(window, link_en(window), kb, lang, rng, p_switch)
         if switched != window:

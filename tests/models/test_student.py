@@ -17,7 +17,7 @@ from cmkd_med.models.text_encoder import ChunkedTextEncoder
 def _student(tiny_models: tuple[Path, Path], entity: bool = True) -> tuple[StudentModel, ChunkedTextEncoder]:
     encoder_dir, teacher_dir = tiny_models
     teacher = TeacherEnsemble.load(teacher_dir)
-    base, tokenizer, spec = load_encoder(str(encoder_dir))
+    base, _, _ = load_encoder(str(encoder_dir))
     config = StudentConfig(
         lang="pt", base_model=str(encoder_dir), text_dim=32, shared_dim=8, classes=teacher.config.classes,
         concepts=[NULL_CONCEPT, "C0000001", "C0000002"], lora_layers=1, entity_attention=entity,
@@ -28,7 +28,9 @@ def _student(tiny_models: tuple[Path, Path], entity: bool = True) -> tuple[Stude
     return model.eval(), ChunkedTextEncoder.from_spec(str(encoder_dir))
 
 
-def _batch(windower: ChunkedTextEncoder, texts: list[str], concepts: list[list[int]]) -> tuple[torch.Tensor, ...]:
+def _batch(
+    windower: ChunkedTextEncoder, texts: list[str], concepts: list[list[int]]
+) -> tuple[torch.Tensor, ...]:
     from cmkd_med.training.distill import Encoded, collate
 
     enc = Encoded([windower.windows(t)[0] for t in texts], concepts)
@@ -75,7 +77,7 @@ def test_only_lora_and_heads_train_and_survive_a_round_trip(
     assert trainable and all(("lora_" in k) or not k.startswith("encoder.") for k in trainable)
     assert any("lora_" in k for k in trainable)
     with torch.no_grad():  # move every trained tensor so the round trip is not trivially the init
-        for name, p in model.named_parameters():
+        for p in model.parameters():
             if p.requires_grad:
                 p.add_(0.01 * torch.randn_like(p))
     model.save(tmp_path)
