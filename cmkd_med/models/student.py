@@ -148,6 +148,63 @@ class StudentModel(nn.Module):
         with torch.no_grad():
             self.concepts.weight.copy_(concept_vectors)
 
+    # --- the base split at the first LoRA layer -------------------------------------------------
+    # The layers below the LoRA ones never change, so distillation runs them once per training item and
+    # caches their output (``lower``); each step then runs only the top layers (``upper``). transformers has
+    # no public "run layers i..j" API, hence the two methods; they cover BERT-style encoders (BERT, XLM-R,
+    # e5, MuRIL) and ``splittable`` says when a base is not one (training then runs the whole base).
+    @property
+    def _base(self) -> Any:
+        return self.encoder.base_model.model
+
+    @property
+    def split(self) -> int:
+        """Index of the first layer with LoRA."""
+        n_layers = len(self._base.encoder.layer)
+        return max(0, n_layers - self.config.lora_layers)
+
+    @property
+    def splittable(self) -> bool:
+        base = self._base
+        return hasattr(base, "embeddings") and hasattr(base, "encoder") and hasattr(base.encoder, "layer")
+
+    def _mask(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> Any:
+        from transformers.masking_utils import create_bidirectional_mask
+
+        return create_bidirectional_mask(
+            config=self._base.config, inputs_embeds=hidden, attention_mask=attention_mask
+        )
+
+    @torch.no_grad()
+    def lower(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Hidden states (W, T, H) after the frozen layers below the first LoRA layer."""
+        hidden = self._base.embeddings(input_ids=input_ids)
+        mask = self._mask(hidden, attention_mask)
+        for layer in self._base.encoder.layer[: self.split]:
+            hidden = layer(hidden, mask)
+        return hidden
+
+    def upper(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """The LoRA layers on ``lower``'s output: last hidden states (W, T, H)."""
+        mask = self._mask(hidden, attention_mask)
+        for layer in self._base.encoder.layer[self.split :]:
+            hidden = layer(hidden, mask)
+        return hidden
+
+    def pool(
+        self,
+        states: torch.Tensor,
+        attention_mask: torch.Tensor,
+        concept_ids: torch.Tensor,
+        concept_mask: torch.Tensor,
+    ) -> torch.Tensor:
+        """Token states (+ entity attention) → mean-pooled, L2-normalised window vectors (W, H)."""
+        if self.entity is not None:
+            states = self.entity(states, self.concepts(concept_ids), concept_mask)
+        mask = attention_mask.unsqueeze(-1).to(states.dtype)  # (W, T, 1)
+        pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)  # (W, H)
+        return nn.functional.normalize(pooled, dim=-1)
+
     def encode_windows(
         self,
         input_ids: torch.Tensor,
@@ -155,15 +212,9 @@ class StudentModel(nn.Module):
         concept_ids: torch.Tensor,
         concept_mask: torch.Tensor,
     ) -> torch.Tensor:
-        """Window vectors (W, H): token states (+ entity attention), mean-pooled, L2-normalised."""
-        states = self.encoder(
-            input_ids=input_ids, attention_mask=attention_mask
-        ).last_hidden_state  # (W, T, H)
-        if self.entity is not None:
-            states = self.entity(states, self.concepts(concept_ids), concept_mask)
-        mask = attention_mask.unsqueeze(-1).to(states.dtype)  # (W, T, 1)
-        pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)  # (W, H)
-        return nn.functional.normalize(pooled, dim=-1)
+        """Window vectors (W, H) from token ids."""
+        states = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return self.pool(states, attention_mask, concept_ids, concept_mask)
 
     def heads(self, chunks: torch.Tensor, chunk_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(embedding (B, D) in the teacher space, class logits (B, C)) from chunk vectors (B, K, H)."""
@@ -172,13 +223,17 @@ class StudentModel(nn.Module):
 
     def forward(
         self,
-        input_ids: torch.Tensor,
+        inputs: torch.Tensor,
         attention_mask: torch.Tensor,
         concept_ids: torch.Tensor,
         concept_mask: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One window per note (training): (embedding (B, D), logits (B, C))."""
-        vectors = self.encode_windows(input_ids, attention_mask, concept_ids, concept_mask)  # (B, H)
+        """One window per note (training): (embedding (B, D), logits (B, C)). ``inputs`` are token ids
+        (B, T), or the cached output of :meth:`lower` (B, T, H)."""
+        if inputs.dim() == 3:
+            vectors = self.pool(self.upper(inputs, attention_mask), attention_mask, concept_ids, concept_mask)
+        else:
+            vectors = self.encode_windows(inputs, attention_mask, concept_ids, concept_mask)  # (B, H)
         return self.heads(vectors.unsqueeze(1), torch.ones(len(vectors), 1, dtype=torch.bool))
 
     # --- persistence: only what training changed -------------------------------------------------

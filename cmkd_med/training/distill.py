@@ -53,7 +53,7 @@ REPORT_KINDS = ("report_en", "report_cs")
 
 @dataclass
 class DistillConfig:
-    epochs: int = 2
+    epochs: int = 1
     batch_size: int = 32
     max_tokens: int = 128  # tokens a training item is cut to (report windows are ~90 words)
     lr: float = 3e-4  # LoRA, entity attention, concept table
@@ -195,8 +195,11 @@ class Distiller:
         encoded: Encoded,
         targets: Targets,
         pad_id: int,
+        lower: list[torch.Tensor] | None = None,
     ):
+        """``lower``: cached hidden states of each item below the LoRA layers (T_i, H), if the base splits."""
         self.config = config
+        self.lower = lower
         self.model = model
         self.corpus = corpus
         self.encoded = encoded
@@ -245,7 +248,12 @@ class Distiller:
         per = len(rows) // self.size
         local = rows[self.rank * per : (self.rank + 1) * per]
         ids, mask, cids, cmask = collate(self.encoded, local, self.pad_id)
-        z, logits = self.ddp(ids, mask, cids, cmask)
+        inputs = ids
+        if self.lower is not None:
+            inputs = torch.zeros(*ids.shape, self.lower[0].shape[1])  # (b, T, H)
+            for i, r in enumerate(local):
+                inputs[i, : len(self.lower[r])] = self.lower[r].float()
+        z, logits = self.ddp(inputs, mask, cids, cmask)
         z_all, logits_all = gather(z), gather(logits)
         loss, stats = self.losses(z_all, logits_all, [self.corpus.items[r] for r in rows], self.targets)
         self.optimizer.zero_grad(set_to_none=True)
@@ -264,6 +272,7 @@ class Distiller:
             "losses": self.losses.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "history": self.history,
+            "torch_rng": torch.get_rng_state(),  # the heads' dropout masks continue as if never stopped
         }
 
     def checkpoint(self, path: Path) -> None:
@@ -281,6 +290,7 @@ class Distiller:
         self.optimizer.load_state_dict(state["optimizer"])
         self.step = int(state["step"])
         self.history = list(state["history"])
+        torch.set_rng_state(state["torch_rng"])
 
     def run(
         self,

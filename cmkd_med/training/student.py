@@ -172,7 +172,8 @@ def distill_student(
     if job.max_items is not None:
         corpus = corpus.subsample(job.max_items, config.seed)
     log(f"corpus: {len(corpus.items)} items from {len(corpus.sources)} English sources {corpus.counts()}")
-    teacher_key = _digest(_file_digest(job.teacher_dir / "teacher.safetensors"), corpus.sources)
+    weights_digest = _file_digest(job.teacher_dir / "teacher.safetensors")
+    teacher_key = _digest(weights_digest, corpus.sources)
     targets_path = cache_root(job.lang) / f"targets_{teacher_key}.safetensors"
     if rank == 0:
         targets = _cached_targets(targets_path, lambda: teacher_targets(teacher, corpus.sources, progress))
@@ -192,7 +193,7 @@ def distill_student(
         classes=list(teacher.heads.config.classes),
         concepts=concepts,
         entity_attention=job.entity_attention,
-        teacher={"base_model": teacher.heads.config.base_model, "weights_sha256_12": teacher_key[:12]},
+        teacher={"base_model": teacher.heads.config.base_model, "weights_sha256_12": weights_digest},
     )
     if model_config.text_dim != teacher.heads.config.text_dim:
         from cmkd_med.errors import InvalidInputError
@@ -214,7 +215,7 @@ def distill_student(
     windower = ChunkedTextEncoder(None, tokenizer, spec, ChunkingConfig())
     index = {c: i for i, c in enumerate(concepts)}
     item_langs = ["en" if it.kind == "report_en" else job.lang for it in corpus.items]
-    enc_key = _digest(teacher_key, job.base_model, config.max_tokens, [it.text for it in corpus.items])
+    enc_key = _digest(job.base_model, config.max_tokens, [it.text for it in corpus.items])
     enc_path = cache_root(job.lang) / f"encoded_{enc_key}.json"
     if rank == 0 and not enc_path.exists():
         encoded = encode_items(
@@ -229,7 +230,14 @@ def distill_student(
         encoded = Encoded(encoded.input_ids, [[] for _ in encoded.concept_ids])
 
     # 4. distillation, with the best epoch on the dev notes kept
-    distiller = Distiller(model, config, corpus, encoded, targets, tokenizer.pad_token_id)
+    lower = None
+    if model.splittable:
+        lower_path = cache_root(job.lang) / f"lower_{_digest(enc_key, model.split)}.safetensors"
+        if rank == 0 and not lower_path.exists():
+            save_lower(lower_path, lower_states(model, encoded, tokenizer.pad_token_id, progress))
+        barrier()
+        lower = load_lower(lower_path)
+    distiller = Distiller(model, config, corpus, encoded, targets, tokenizer.pad_token_id, lower)
     tag = "ent" if job.entity_attention else "noent"
     ckpt = cache_root(job.lang) / f"ckpt_{_digest(asdict(config), tag, teacher_key, enc_key)}.pt"
     if job.fresh and ckpt.exists() and rank == 0:
@@ -310,6 +318,38 @@ def distill_student(
         save_json(job.out / "training_report.json", report)
     barrier()
     return report
+
+
+@torch.no_grad()
+def lower_states(model: StudentModel, encoded: Encoded, pad_id: int, progress: bool) -> list[torch.Tensor]:
+    """Each item's hidden states below the first LoRA layer, float16 (T_i, H); fixed during training."""
+    from tqdm import tqdm
+
+    from cmkd_med.training.distill import collate
+
+    order = sorted(range(len(encoded.input_ids)), key=lambda r: len(encoded.input_ids[r]))
+    out: list[torch.Tensor] = [torch.zeros(0)] * len(order)
+    batches = range(0, len(order), 64)
+    for start in tqdm(batches, desc="frozen layers (once)", disable=not progress or None):
+        rows = order[start : start + 64]
+        ids, mask, _, _ = collate(encoded, rows, pad_id)
+        hidden = model.lower(ids, mask)  # (b, T, H)
+        for i, r in enumerate(rows):
+            out[r] = hidden[i, : len(encoded.input_ids[r])].half().clone()
+    return out
+
+
+def save_lower(path: Path, states: list[torch.Tensor]) -> None:
+    offsets = torch.tensor([0] + [len(s) for s in states]).cumsum(0)
+    tmp = path.with_suffix(".tmp")
+    save_file({"states": torch.cat(states).contiguous(), "offsets": offsets}, str(tmp))
+    tmp.replace(path)
+
+
+def load_lower(path: Path) -> list[torch.Tensor]:
+    t = load_file(str(path))
+    offsets = t["offsets"].tolist()
+    return [t["states"][offsets[i] : offsets[i + 1]] for i in range(len(offsets) - 1)]
 
 
 def calibration_windows(

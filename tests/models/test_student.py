@@ -99,3 +99,19 @@ def test_load_rejects_missing_or_mismatched_weights(tiny_models: tuple[Path, Pat
     config.save(tmp_path)
     with pytest.raises(DataFormatError, match="do not match"):
         StudentModel.load(tmp_path)
+
+
+def test_cached_lower_layers_then_upper_equals_the_full_forward(tiny_models: tuple[Path, Path]) -> None:
+    model, windower = _student(tiny_models)
+    with torch.no_grad():  # give LoRA a non-zero update so the upper layers really differ from the base
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.1)
+    ids, mask, cids, cmask = _batch(
+        windower, ["carcinoma urotelial", "a much longer note about the lung"], [[1], []]
+    )
+    assert model.splittable and model.split == 1
+    with torch.no_grad():
+        full = model(ids, mask, cids, cmask)
+        split = model(model.lower(ids, mask), mask, cids, cmask)
+    assert torch.allclose(full[0], split[0], atol=1e-5) and torch.allclose(full[1], split[1], atol=1e-5)

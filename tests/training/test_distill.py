@@ -87,3 +87,77 @@ def test_torchrun_two_processes_match_one(tiny_models: tuple[Path, Path], tmp_pa
         assert torch.allclose(one[key].float(), two[key].float(), atol=2e-3), key
         init_moved |= "lora_B" in key and bool(one[key].abs().sum() > 0)
     assert init_moved  # LoRA B starts at zero: training really ran and both runs moved it alike
+
+
+def _tiny_distiller(tiny: tuple[Path, Path], max_steps: int):  # type: ignore[no-untyped-def]
+    from cmkd_med.models.providers import load_encoder
+    from cmkd_med.models.student import NULL_CONCEPT, StudentConfig, StudentModel
+    from cmkd_med.models.text_encoder import ChunkedTextEncoder
+    from cmkd_med.training.distill import DistillConfig, Distiller, Encoded, Targets
+
+    encoder_dir, _ = tiny
+    base, tokenizer, _ = load_encoder(str(encoder_dir))
+    torch.manual_seed(0)
+    config = StudentConfig(text_dim=32, shared_dim=8, concepts=[NULL_CONCEPT, "C0000001"], lora_layers=1)
+    model = StudentModel(config, base)
+    corpus = DistillCorpus("pt")
+    for i in range(16):
+        corpus.add(
+            f"english text {i}",
+            f"texto {i}",
+            "report_cs" if i % 2 else "parallel",
+            label=i % 20 if i % 2 else -1,
+        )
+    windower = ChunkedTextEncoder.from_spec(str(encoder_dir))
+    encoded = Encoded(
+        [windower.windows(it.text)[0] for it in corpus.items], [[1] if i % 3 else [] for i in range(16)]
+    )
+    gen = torch.Generator().manual_seed(1)
+    targets = Targets(
+        torch.randn(16, 8, generator=gen), torch.softmax(torch.randn(16, 20, generator=gen) * 3, -1)
+    )
+    lower = [model.lower(*_ids(ids, tokenizer.pad_token_id))[0].half() for ids in encoded.input_ids]
+    return Distiller(model, DistillConfig(batch_size=4, max_steps=max_steps), corpus, encoded, targets,
+                     tokenizer.pad_token_id, lower)  # fmt: skip
+
+
+def _ids(ids: list[int], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.tensor([ids]), torch.ones(1, len(ids), dtype=torch.long)
+
+
+def test_distillation_resumes_exactly_from_a_checkpoint(
+    tiny_models: tuple[Path, Path], tmp_path: Path
+) -> None:
+    straight = _tiny_distiller(tiny_models, 4)
+    straight.run(None, progress=False)
+    first = _tiny_distiller(tiny_models, 4)
+    for rows in first.batches()[:2]:  # "killed" after two steps
+        first.train_step(rows)
+    first.checkpoint(tmp_path / "ckpt.pt")
+    resumed = _tiny_distiller(tiny_models, 4)
+    resumed.resume(tmp_path / "ckpt.pt")
+    assert resumed.step == 2
+    resumed.run(None, progress=False)
+    a, b = straight.model.trainable_state(), resumed.model.trainable_state()
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    assert any(
+        not torch.allclose(a[k], _tiny_distiller(tiny_models, 0).model.trainable_state()[k]) for k in a
+    )
+    assert 0.0 <= straight.history[-1]["gate_pass"] <= 1.0 and straight.history[-1]["quantum"] > 0
+
+
+def test_distill_command_rejects_bad_input_in_one_line() -> None:
+    for args, needle in (
+        (["--lang", "en"], "teacher"),
+        (["--lang", "xx"], "supported"),
+        (["--lang", "pt", "--base-model", "/no/such/folder"], "not found"),
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "cmkd_med.cli", "distill", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 2 and "Traceback" not in done.stderr and needle in done.stderr.lower(), (
+            done.stderr
+        )
