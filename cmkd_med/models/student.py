@@ -132,21 +132,28 @@ class StudentModel(nn.Module):
 
     def init_from_teacher(
         self, teacher_state: dict[str, torch.Tensor], concept_vectors: torch.Tensor
-    ) -> None:
-        """Copy the teacher's text heads (pooling, projection, classifier) and set the concept table."""
-        own = {
+    ) -> list[str]:
+        """Copy the teacher's text heads where their shapes fit and set the concept table; returns the heads
+        copied. With the teacher's own body (e5-small) everything fits; a base of another width (a 768-wide
+        BERT) keeps only the classifier, which reads the teacher space, and learns pooling and projection."""
+        own = self.state_dict()
+        fits = {
             k: v
             for k, v in teacher_state.items()
             if k.split(".")[0] in ("text_pool", "text_proj", "classifier")
+            and k in own
+            and own[k].shape == v.shape
         }
-        missing = [
-            k for k in self.state_dict() if k.split(".")[0] in ("text_pool", "text_proj", "classifier")
-        ]
-        if sorted(own) != sorted(missing):
-            raise CmkdError("the teacher's heads do not fit this student (different sizes or classes)")
-        self.load_state_dict(own, strict=False)
+        copied = sorted({k.split(".")[0] for k in fits})
+        for head in copied:  # a head is copied whole or not at all
+            if any(k.startswith(head + ".") and k not in fits for k in own):
+                raise CmkdError(f"the teacher's {head} only partly fits this student")
+        if "classifier" not in copied:
+            raise CmkdError("the teacher's classifier does not fit this student (different space or classes)")
+        self.load_state_dict(fits, strict=False)
         with torch.no_grad():
             self.concepts.weight.copy_(concept_vectors)
+        return copied
 
     # --- the base split at the first LoRA layer -------------------------------------------------
     # The layers below the LoRA ones never change, so distillation runs them once per training item and

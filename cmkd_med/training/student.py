@@ -195,13 +195,6 @@ def distill_student(
         entity_attention=job.entity_attention,
         teacher={"base_model": teacher.heads.config.base_model, "weights_sha256_12": weights_digest},
     )
-    if model_config.text_dim != teacher.heads.config.text_dim:
-        from cmkd_med.errors import InvalidInputError
-
-        raise InvalidInputError(
-            f"student base {job.base_model} has hidden size {model_config.text_dim}, the teacher's heads "
-            f"read {teacher.heads.config.text_dim}: pick a base of the teacher's size"
-        )
     torch.manual_seed(config.seed)
     model = StudentModel(model_config, base)
     labels_en = [kb[c].preferred("en") if c != NULL_CONCEPT else "" for c in concepts]
@@ -209,7 +202,8 @@ def distill_student(
     label_path = cache_root(job.lang) / f"concepts_{label_key}.safetensors"
     label_targets = _cached_targets(label_path, lambda: teacher_targets(teacher, labels_en[1:], progress))
     vectors = torch.cat([torch.zeros(1, model_config.shared_dim), label_targets.embedding])
-    model.init_from_teacher(teacher.heads.members[0].state_dict(), vectors)
+    copied = model.init_from_teacher(teacher.heads.members[0].state_dict(), vectors)
+    log(f"heads initialised from the teacher: {', '.join(copied)}")
 
     # 3. token and concept ids of every item
     windower = ChunkedTextEncoder(None, tokenizer, spec, ChunkingConfig())

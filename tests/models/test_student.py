@@ -115,3 +115,17 @@ def test_cached_lower_layers_then_upper_equals_the_full_forward(tiny_models: tup
         full = model(ids, mask, cids, cmask)
         split = model(model.lower(ids, mask), mask, cids, cmask)
     assert torch.allclose(full[0], split[0], atol=1e-5) and torch.allclose(full[1], split[1], atol=1e-5)
+
+
+def test_a_base_of_another_width_keeps_only_the_teachers_classifier(tiny_models: tuple[Path, Path]) -> None:
+    encoder_dir, teacher_dir = tiny_models
+    teacher = TeacherEnsemble.load(teacher_dir)
+    base, _, _ = load_encoder(str(encoder_dir))
+    config = StudentConfig(text_dim=32, shared_dim=8, classes=teacher.config.classes, lora_layers=1)
+    model = StudentModel(config, base)
+    state = teacher.members[0].state_dict()
+    state = {k: (torch.zeros(8, 48) if k == "text_proj.linear.weight" else v) for k, v in state.items()}
+    with pytest.raises(CmkdError, match="partly"):  # a head is copied whole or not at all
+        model.init_from_teacher(state, torch.zeros(1, 8))
+    wide = {k: v for k, v in state.items() if not k.startswith("text_")}
+    assert model.init_from_teacher(wide, torch.zeros(1, 8)) == ["classifier"]
