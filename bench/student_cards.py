@@ -112,7 +112,11 @@ def card(lang: str, r: dict) -> str:
         f"| teacher on the English versions of the same notes | {fmt(teacher['accuracy'])} | {fmt(teacher['macro_f1'])} "
         f"| {fmt(teacher['ece'])} | {fmt(teacher['abstain_rate'])} | {fmt(teacher['selective_accuracy'])} |",
         "",
-        f"Student macro-F1 / teacher macro-F1 on the English versions: {fmt(ratio)} (target ≥ 0.9).",
+        f"Student macro-F1 / teacher macro-F1 on the English versions: {fmt(ratio)} (target ≥ 0.9: "
+        f"{'met' if ratio is not None and ratio >= 0.9 else 'missed'}); above the no-distillation baseline: "
+        f"{'yes' if c['macro_f1'] > cb['no_distillation']['macro_f1'] else 'no'}. The student can exceed the "
+        "teacher here: it was distilled on ~90-word windows, the length of these notes, while the teacher's "
+        "heads were trained on 512-token windows of long reports.",
         "",
         f"**Retrieval** on the {rt['n']} TICO-19 dev sentences of the held-out documents ({NAMES[lang]} query → "
         "all English sentences of the file):",
@@ -125,6 +129,19 @@ def card(lang: str, r: dict) -> str:
         f"{fmt(rb['base_model']['recall_at_10'])} | {fmt(rb['base_model']['mrr'])} |",
         f"| teacher on both sides | {fmt(rb['teacher_both_sides']['recall_at_1'])} | "
         f"{fmt(rb['teacher_both_sides']['recall_at_10'])} | {fmt(rb['teacher_both_sides']['mrr'])} |",
+        "",
+        f"Target (student recall@1 ≥ base model on both sides): "
+        f"{'met' if rt['recall_at_1'] >= rb['base_model']['recall_at_1'] else '**missed**'}."
+        + (
+            ""
+            if rt["recall_at_1"] >= rb["base_model"]["recall_at_1"]
+            else " The teacher space is a 256-d projection trained for the 20 classes and the variant and image "
+            "alignment; it keeps little of what tells two COVID-19 sentences apart (the teacher reading both "
+            "sides reaches the recall@1 in the last row), while the base model's own 384-d space keeps it. The "
+            "student improves on the teacher's own figure but cannot recover what the teacher's English side has "
+            "lost. The fix belongs to the teacher: a geometry-preserving term on its projection (relational "
+            "distillation from the base space), left for the next iteration."
+        ),
         "",
         "**Ablations**, each trained by the same command with one part removed (`--no-quantum`, "
         "`--no-entity-attention`, `--no-gating`), evaluated the same way:",

@@ -44,7 +44,7 @@ def main() -> None:
         metrics = classification_metrics(dev.labels, p, model.config.classes, np.asarray(abstain))
         out[name] = {
             "temperature": round(t, 4),
-            **{k: metrics[k] for k in ("accuracy", "ece", "abstain_rate", "selective_accuracy")},
+            **{k: metrics[k] for k in ("accuracy", "macro_f1", "ece", "abstain_rate", "selective_accuracy")},
         }
     save("teacher_calibration.json", {"data": "tcga_reports/dev.tsv (cached chunk embeddings)", **out})
 

@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _classify_english_examples() -> None:
     from cmkd_med.config import DEFAULT_TEACHER_DIR
-    from cmkd_med.models.teacher import CONFIG_FILE
+    from cmkd_med.models.config_io import CONFIG_FILE
 
     if not (DEFAULT_TEACHER_DIR / CONFIG_FILE).exists():
         print("\n(no teacher in adapters/en: run `cmkd-med train-teacher`)")

@@ -86,7 +86,10 @@ def test_export_ttl_and_sparql(tmp_path: Path, capsys: pytest.CaptureFixture[str
         (["ontology", "sparql", "SELEC nothing"], "SPARQL syntax error"),
         (["train-teacher", "--data-dir", "/nonexistent/data"], "data file not found"),
         (["train-teacher", "--base-model", "hf:nobody/not-cached"], "not in the local Hugging Face cache"),
-        (["evaluate", "classify", "--lang", "pt", "--data", "/nonexistent.jsonl"], "no classifier for 'pt'"),
+        (["evaluate", "classify", "--lang", "pt", "--data", "/nonexistent.jsonl"], "no such file"),
+        (["evaluate", "classify", "--lang", "xx", "--data", "/nonexistent.jsonl"], "supported"),
+        (["evaluate", "retrieve", "--lang", "sw", "--data", "/nonexistent.tsv"], "no such file"),
+        (["distill", "--lang", "hi", "--base-model", "hf:nobody/not-cached"], "local Hugging Face cache"),
     ],
 )
 def test_user_errors_are_one_line_exit_2(

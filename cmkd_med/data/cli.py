@@ -28,6 +28,16 @@ from cmkd_med.data.registry import DATASETS, count_rows, get_dataset
 from cmkd_med.errors import DataFormatError, DataNotFoundError
 
 
+def _add_data_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help=f"data directory (default: ${DATA_DIR_ENV}, else ../shared/data from the project root)",
+    )
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``data`` command group (``stats``, ``export-jsonl``) to ``subparsers``."""
     data = subparsers.add_parser("data", help="the public datasets: row counts, TCGA reports as JSONL")
@@ -41,13 +51,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     stats.add_argument(
         "names", nargs="*", metavar="NAME", help=f"datasets to count (default: all of {', '.join(DATASETS)})"
     )
-    stats.add_argument(
-        "--data-dir",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help=f"data directory (default: ${DATA_DIR_ENV}, else ../shared/data from the project root)",
-    )
+    _add_data_dir(stats)
     stats.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     stats.set_defaults(func=run_stats)
 
@@ -66,13 +70,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     export.add_argument(
         "--out", default="-", metavar="FILE", help="output file; '-' is standard output (the default)"
     )
-    export.add_argument(
-        "--data-dir",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help=f"data directory (default: ${DATA_DIR_ENV}, else ../shared/data from the project root)",
-    )
+    _add_data_dir(export)
     export.set_defaults(func=run_export_jsonl)
 
     tico = commands.add_parser(
@@ -83,13 +81,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     tico.add_argument("--split", choices=("heldout", "distill"), default="heldout", help="default: heldout")
     tico.add_argument("--out", required=True, metavar="FILE", help="output TSV")
-    tico.add_argument(
-        "--data-dir",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help=f"data directory (default: ${DATA_DIR_ENV}, else ../shared/data from the project root)",
-    )
+    _add_data_dir(tico)
     tico.set_defaults(func=run_export_tico)
 
 

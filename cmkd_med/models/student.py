@@ -15,9 +15,8 @@ A student reads a note in its language (``pt``, ``hi``, ``sw``) and lands in the
 
 from __future__ import annotations
 
-import json
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +25,9 @@ from torch import nn
 
 from cmkd_med.data.tcga import TCGA_CLASSES
 from cmkd_med.errors import CmkdError, DataFormatError
+from cmkd_med.models.config_io import load_config, save_config
 from cmkd_med.models.heads import AttentionPooling, Projection
 
-CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "student.safetensors"
 NULL_CONCEPT = "<none>"
 MAX_CONCEPTS = 16  # concepts a note attends to (the most confident mentions first)
@@ -45,7 +44,7 @@ class StudentConfig:
     concepts: list[str] = field(default_factory=lambda: [NULL_CONCEPT])  # CUIs; index 0 = no concept
     lora_r: int = 8
     lora_alpha: int = 16
-    lora_layers: int = 4  # LoRA on the top N transformer layers; the lower ones stay exactly the base's
+    lora_layers: int = 2  # LoRA on the top N transformer layers; the lower ones stay exactly the base's
     entity_attention: bool = True
     entity_heads: int = 4
     temperature: float = 1.0  # fitted after distillation on held-out code-switched reports
@@ -54,18 +53,11 @@ class StudentConfig:
     teacher: dict[str, Any] = field(default_factory=dict)  # provenance: the teacher it was distilled from
 
     def save(self, folder: Path) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / CONFIG_FILE).write_text(json.dumps(asdict(self), indent=2, ensure_ascii=False) + "\n")
+        save_config(self, folder)
 
     @classmethod
     def load(cls, folder: Path) -> StudentConfig:
-        path = folder / CONFIG_FILE
-        if not path.exists():
-            raise CmkdError(f"no student at {folder} ({CONFIG_FILE} missing): run `cmkd-med distill`")
-        try:
-            return cls(**json.loads(path.read_text(encoding="utf-8")))
-        except (TypeError, json.JSONDecodeError) as exc:
-            raise DataFormatError(f"{path}: not a student config ({exc})") from None
+        return load_config(cls, folder, "student", "cmkd-med distill")
 
 
 class EntityAttention(nn.Module):

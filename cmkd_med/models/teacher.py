@@ -15,20 +15,19 @@ distilled into and retrieval uses; the ensemble only sharpens the class probabil
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from cmkd_med.data.tcga import TCGA_CLASSES
-from cmkd_med.errors import CmkdError, DataFormatError
+from cmkd_med.errors import CmkdError
 from cmkd_med.losses.info_nce import InfoNCELoss
+from cmkd_med.models.config_io import load_config, save_config
 from cmkd_med.models.heads import AttentionPooling, Projection, VariantEncoder
 
-CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "teacher.safetensors"
 UNK = "<unk>"
 
@@ -49,17 +48,11 @@ class TeacherConfig:
     n_members: int = 1  # deep-ensemble members (Lakshminarayanan et al. 2017); member 0 defines the space
 
     def save(self, folder: Path) -> None:
-        (folder / CONFIG_FILE).write_text(json.dumps(asdict(self), indent=2, ensure_ascii=False) + "\n")
+        save_config(self, folder)
 
     @classmethod
     def load(cls, folder: Path) -> TeacherConfig:
-        path = folder / CONFIG_FILE
-        if not path.exists():
-            raise CmkdError(f"no teacher at {folder} ({CONFIG_FILE} missing): run `cmkd-med train-teacher`")
-        try:
-            return cls(**json.loads(path.read_text(encoding="utf-8")))
-        except (TypeError, json.JSONDecodeError) as exc:
-            raise DataFormatError(f"{path}: not a teacher config ({exc})") from None
+        return load_config(cls, folder, "teacher", "cmkd-med train-teacher")
 
 
 @dataclass

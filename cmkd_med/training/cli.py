@@ -72,7 +72,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--data-dir", default=None, help="public data folder (default: $CMKD_DATA_DIR or ../shared/data)"
     )
     p.add_argument("--out", default=str(DEFAULT_TEACHER_DIR), help="output folder (default: adapters/en)")
-    p.add_argument("--base-model", default="bundled:minilm", help="frozen text encoder (provider spec)")
+    p.add_argument(
+        "--base-model",
+        default="bundled:e5-small",
+        help="frozen text encoder (provider spec; default e5-small)",
+    )
     p.add_argument("--epochs", type=int, default=30, help="training epochs (early stopping keeps the best)")
     p.add_argument("--seed", type=int, default=13, help="random seed (deterministic on CPU)")
     p.add_argument("--members", type=int, default=5, help="deep-ensemble members (default 5)")

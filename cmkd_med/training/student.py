@@ -233,13 +233,18 @@ def distill_student(
         lower = load_lower(lower_path)
     distiller = Distiller(model, config, corpus, encoded, targets, tokenizer.pad_token_id, lower)
     tag = "ent" if job.entity_attention else "noent"
-    ckpt = cache_root(job.lang) / f"ckpt_{_digest(asdict(config), tag, teacher_key, enc_key)}.pt"
+    arch = {k: v for k, v in asdict(model_config).items() if k not in ("temperature", "abstain_threshold")}
+    ckpt = cache_root(job.lang) / f"ckpt_{_digest(asdict(config), arch, tag, teacher_key, enc_key)}.pt"
     if job.fresh and ckpt.exists() and rank == 0:
         ckpt.unlink()
     barrier()
     if ckpt.exists():
-        distiller.resume(ckpt)
-        log(f"resumed from {ckpt.name} at step {distiller.step}")
+        try:
+            distiller.resume(ckpt)
+            log(f"resumed from {ckpt.name} at step {distiller.step}")
+        except (ValueError, KeyError, RuntimeError) as exc:  # not this run's checkpoint: start over
+            log(f"ignoring checkpoint {ckpt.name} ({exc}); starting from step 0")
+            distiller = Distiller(model, config, corpus, encoded, targets, tokenizer.pad_token_id, lower)
     student = Student(model, tokenizer, spec, link_l if job.entity_attention else None)
     dev_rows = _read_dev(job.dev) if job.dev is not None else None
     selection: list[dict[str, float]] = []

@@ -143,7 +143,8 @@ def test_distillation_resumes_exactly_from_a_checkpoint(
     assert any(
         not torch.allclose(a[k], _tiny_distiller(tiny_models, 0).model.trainable_state()[k]) for k in a
     )
-    assert 0.0 <= straight.history[-1]["gate_pass"] <= 1.0 and straight.history[-1]["quantum"] > 0
+    passes = [h["gate_pass"] for h in straight.history if h["gate_pass"] == h["gate_pass"]]  # skip NaN
+    assert passes and all(0.0 <= p <= 1.0 for p in passes) and straight.history[-1]["quantum"] > 0
 
 
 def test_distill_command_rejects_bad_input_in_one_line() -> None:
