@@ -25,17 +25,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import time
 from collections.abc import Callable
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from cmkd_med.config import cache_dir
@@ -342,32 +338,6 @@ def summarize_history(history: list[dict[str, float]]) -> dict[str, float]:
     return out
 
 
-def slug(*parts: object) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", "_".join(str(p) for p in parts))
-
-
-@contextmanager
-def timed(log: Callable[[str], None], what: str):  # type: ignore[no-untyped-def]
-    start = time.perf_counter()
-    yield
-    log(f"{what} in {time.perf_counter() - start:.1f} s")
-
-
-def config_dict(config: DistillConfig) -> dict[str, Any]:
-    return asdict(config)
-
-
-def with_ablation(config: DistillConfig, ablation: str | None) -> DistillConfig:
-    """The config without one part: ``quantum``, ``gating`` (entity attention is a model option)."""
-    if ablation in (None, "none", "entity"):
-        return config
-    if ablation == "quantum":
-        return replace(config, quantum=False)
-    if ablation == "gating":
-        return replace(config, gating=False)
-    raise ValueError(f"unknown ablation {ablation!r}")
-
-
 def cache_root(lang: str) -> Path:
     return cache_dir() / "distill" / lang
 
@@ -375,7 +345,3 @@ def cache_root(lang: str) -> Path:
 def save_json(path: Path, obj: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-
-
-def kd_probs(logits: torch.Tensor, temperature: float) -> torch.Tensor:
-    return F.softmax(logits / temperature, dim=-1)
