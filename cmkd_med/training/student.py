@@ -141,14 +141,14 @@ def distill_student(
     job: StudentJob, config: DistillConfig, progress: bool = True, log: Callable[[str], None] = _log
 ) -> dict[str, Any]:
     """Distil, select the best epoch on ``job.dev``, calibrate and save the student into ``job.out``."""
-    from cmkd_med.evaluation.metrics import choose_threshold, expected_calibration_error
     from cmkd_med.models.providers import load_encoder
     from cmkd_med.models.student_runtime import Student
+    from cmkd_med.models.teacher import enable_mc_dropout
     from cmkd_med.models.teacher_runtime import Teacher
     from cmkd_med.models.text_encoder import ChunkedTextEncoder, ChunkingConfig
     from cmkd_med.ontology.kb import KnowledgeBase
     from cmkd_med.ontology.linker import get_linker
-    from cmkd_med.training.teacher import fit_temperature, seed_everything
+    from cmkd_med.training.teacher import calibrate, seed_everything
 
     rank, size = world()
     seed_everything(config.seed)
@@ -158,17 +158,17 @@ def distill_student(
     link_l = get_linker(job.lang)
 
     # 1. corpus and teacher targets: built by rank 0, read by the others
-    if rank == 0:
-        corpus = _report_windows(
-            job,
-            lambda: build_corpus(
-                job.lang, kb, link_en.link, job.data_root, job.n_reports, n_parallel=job.n_parallel,
-                seed=config.seed, progress=progress,
-            ),
+    def build() -> DistillCorpus:
+        return build_corpus(
+            job.lang, kb, link_en.link, job.data_root, job.n_reports, n_parallel=job.n_parallel,
+            seed=config.seed, progress=progress,
         )  # fmt: skip
+
+    if rank == 0:
+        corpus = _report_windows(job, build)
     barrier()
     if rank != 0:
-        corpus = _report_windows(job, lambda: build_corpus(job.lang, kb, link_en.link, job.data_root))
+        corpus = _report_windows(job, build)
     if job.max_items is not None:
         corpus = corpus.subsample(job.max_items, config.seed)
     log(f"corpus: {len(corpus.items)} items from {len(corpus.sources)} English sources {corpus.counts()}")
@@ -267,6 +267,7 @@ def distill_student(
         model.load_state_dict(best[1], strict=False)
     model.eval()
 
+    means = summarize_history(distiller.history)
     report: dict[str, Any] = {
         "lang": job.lang,
         "items": corpus.counts(),
@@ -275,40 +276,26 @@ def distill_student(
         "processes": size,
         "config": asdict(config),
         "entity_attention": job.entity_attention,
-        "losses_mean": summarize_history(distiller.history),
-        "gate_pass_rate": summarize_history(distiller.history).get("gate_pass"),
+        "losses_mean": means,
+        "gate_pass_rate": means.get("gate_pass"),
         "selection": selection,
     }
 
     # 5. calibration on code-switched windows of the calibration patients' reports (never trained on)
     if job.calibrate and rank == 0:
         texts, y = calibration_windows(job, kb, link_en.link, config.seed)
-        chunks = student.chunk_vectors(texts)
-        logits = []
+        padded, mask = pad_chunks(student.chunk_vectors(texts))
         torch.manual_seed(config.seed)
-        from cmkd_med.models.teacher import enable_mc_dropout
-
-        padded, mask = pad_chunks(chunks)
         enable_mc_dropout(model)
         with torch.no_grad():
             logits = [model.heads(padded, mask)[1] for _ in range(model_config.mc_samples)]
         model.eval()
-        y_t = torch.tensor(y)
-
-        def probs_at(t: float) -> torch.Tensor:
-            return torch.stack([torch.softmax(lg / t, -1) for lg in logits]).mean(0)
-
-        before = expected_calibration_error(probs_at(1.0).numpy(), y_t.numpy())
-        model_config.temperature = fit_temperature(probs_at, y_t)
-        probs = probs_at(model_config.temperature)
-        unc = (1.0 - probs.max(1).values).numpy()
-        model_config.abstain_threshold = float(
-            choose_threshold(unc, (probs.argmax(1) == y_t).numpy(), 0.98, 0.10)
-        )
+        cal = calibrate(logits, torch.tensor(y), 0.98, 0.10)
+        model_config.temperature, model_config.abstain_threshold = cal.temperature, cal.abstain_threshold
         report["calibration"] = {
             "windows": len(texts),
-            "ece_before": round(before, 4),
-            "ece_after": round(expected_calibration_error(probs.numpy(), y_t.numpy()), 4),
+            "ece_before": round(cal.ece_before, 4),
+            "ece_after": round(cal.ece_after, 4),
             "temperature": round(model_config.temperature, 4),
             "abstain_threshold": round(model_config.abstain_threshold, 4),
         }

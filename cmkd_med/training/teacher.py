@@ -217,6 +217,39 @@ def fit_temperature(probs_fn: Callable[[float], torch.Tensor], y: torch.Tensor) 
     return float(minimize_scalar(nll, bounds=(0.05, 10.0), method="bounded").x)
 
 
+@dataclass
+class Calibration:
+    temperature: float
+    abstain_threshold: float
+    ece_before: float
+    ece_after: float
+
+
+def calibrate(
+    logits: list[torch.Tensor], y: torch.Tensor, target_accuracy: float, max_abstain: float
+) -> Calibration:
+    """Temperature and abstention threshold from MC-dropout logit samples (each (N, C)) on held-out rows:
+    T minimises the NLL of the mean tempered softmax, then the threshold is chosen for ``target_accuracy``
+    on the rows kept with at most ``max_abstain`` abstained."""
+    from cmkd_med.evaluation.metrics import choose_threshold, expected_calibration_error
+
+    def probs_at(t: float) -> torch.Tensor:
+        return torch.stack([torch.softmax(lg / t, -1) for lg in logits]).mean(0)
+
+    temperature = fit_temperature(probs_at, y)
+    probs = probs_at(temperature)
+    uncertainty = 1.0 - probs.max(1).values
+    threshold = choose_threshold(
+        uncertainty.numpy(), (probs.argmax(1) == y).numpy(), target_accuracy, max_abstain
+    )
+    return Calibration(
+        temperature,
+        float(threshold),
+        expected_calibration_error(probs_at(1.0).numpy(), y.numpy()),
+        expected_calibration_error(probs.numpy(), y.numpy()),
+    )
+
+
 def train_teacher(
     train: EmbeddedSplit,
     out_dir: Path,
@@ -230,8 +263,6 @@ def train_teacher(
 ) -> dict[str, Any]:
     """Train each ensemble member (early-stopped on the calibration split), calibrate the ensemble and
     save it into ``out_dir``; returns a report."""
-    from cmkd_med.evaluation.metrics import choose_threshold, expected_calibration_error
-
     calib = calibration_mask(train.ids, config.calib_fraction)
     fit_rows, calib_rows = np.where(~calib)[0], np.where(calib)[0]
     ensemble = TeacherEnsemble(model_config)
@@ -256,20 +287,10 @@ def train_teacher(
         for _ in range(model_config.mc_samples)
     ]
 
-    def probs_at(t: float) -> torch.Tensor:
-        return torch.stack([torch.softmax(lg / t, -1) for lg in logits]).mean(0)
-
-    ece_before = expected_calibration_error(probs_at(1.0).numpy(), y_calib.numpy())
-    model_config.temperature = fit_temperature(probs_at, y_calib)
-    probs = probs_at(model_config.temperature)
-    ece_after = expected_calibration_error(probs.numpy(), y_calib.numpy())
-    uncertainty = 1.0 - probs.max(1).values
-    correct = probs.argmax(1) == y_calib
-    model_config.abstain_threshold = float(
-        choose_threshold(
-            uncertainty.numpy(), correct.numpy(), config.target_selective_accuracy, config.max_abstain
-        )
-    )
+    calibration = calibrate(logits, y_calib, config.target_selective_accuracy, config.max_abstain)
+    model_config.temperature = calibration.temperature
+    model_config.abstain_threshold = calibration.abstain_threshold
+    ece_before, ece_after = calibration.ece_before, calibration.ece_after
     ensemble.save(out_dir)
     report = {
         "train_reports": len(fit_rows),
