@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from cmkd_med.api import Pipeline, pipeline
 from cmkd_med.ontology.concept import Concept, Label
 from cmkd_med.ontology.kb import KnowledgeBase
 
 __version__ = "0.1.0"
 
-__all__ = ["Concept", "KnowledgeBase", "Label", "__version__"]
+__all__ = ["Concept", "KnowledgeBase", "Label", "Pipeline", "__version__", "pipeline"]

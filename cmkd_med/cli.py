@@ -57,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     from cmkd_med.evaluation.cli import register as register_evaluate
     from cmkd_med.models.cli import register as register_models
     from cmkd_med.ontology.cli import register as register_ontology
+    from cmkd_med.pipeline_cli import register as register_pipeline
     from cmkd_med.training.cli import register as register_train
     from cmkd_med.training.distill_cli import register as register_distill
 
@@ -68,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
+    register_pipeline(sub)
     register_ontology(sub)
 
     link = sub.add_parser("link", help="find ontology concepts in a note (argument or stdin)")

@@ -1,29 +1,48 @@
-"""``cmkd-med demo``: the README's main job, offline on the bundled examples.
+"""``cmkd-med demo``: the README's main job, offline on the embedded defaults.
 
-Make sure the ontology is built; for each of en/pt/hi/sw show a concept lookup and the concepts linked in an
-example note written for the project (``examples/notes``); classify the English example notes with the
-teacher (``adapters/en``), if it is there.
+For example notes in en, pt, hi and sw written for the project (``examples/notes``), through one
+``pipeline("auto")``: detect the language, classify (label, concept, probability, entities), write the patient
+summary in the note's language, and retrieve the nearest English example reports and variant sets from a small
+demo index (``examples/dev_notes/en.jsonl`` and ``examples/demo_variants.jsonl``, built into ``.cache/`` on
+first run). Needs no network and no data folder.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import textwrap
 import time
+from pathlib import Path
 
-from cmkd_med.config import PROJECT_ROOT, ontology_dir
+from cmkd_med.config import PROJECT_ROOT, cache_dir, ontology_dir
 from cmkd_med.ontology.kb import CONCEPTS_FILE
 
-EXAMPLES = PROJECT_ROOT / "examples" / "notes"
-LOOKUPS = {
-    "en": "renal cell carcinoma clear cell",
-    "pt": "adenocarcinoma de prostata",
-    "hi": "यकृत कैंसर",
-    "sw": "saratani ya mapafu",
-}
+EXAMPLES = PROJECT_ROOT / "examples"
+NOTES = EXAMPLES / "notes"
+INDEX_SOURCES = (EXAMPLES / "dev_notes" / "en.jsonl", EXAMPLES / "demo_variants.jsonl")
+ORDER = {"en": 0, "pt": 1, "hi": 2, "sw": 3}
+
+
+def demo_index(progress: bool = True) -> Path:
+    """The demo index folder, (re)built when its sources or the teacher changed."""
+    from cmkd_med.config import DEFAULT_TEACHER_DIR
+    from cmkd_med.index import META_FILE, build_index, read_items
+    from cmkd_med.models.teacher import WEIGHTS_FILE
+    from cmkd_med.models.teacher_runtime import Teacher
+
+    digest = hashlib.sha256()
+    for path in (*INDEX_SOURCES, DEFAULT_TEACHER_DIR / WEIGHTS_FILE):
+        digest.update(path.read_bytes())
+    folder = cache_dir() / "demo_index" / digest.hexdigest()[:12]
+    if not (folder / META_FILE).exists():
+        items = [item for path in INDEX_SOURCES for item in read_items(path)]
+        build_index(items, folder, Teacher.load(), progress=progress)
+    return folder
 
 
 def run(args: argparse.Namespace) -> int:
-    from cmkd_med.ontology.linker import get_linker
+    from cmkd_med.api import pipeline
 
     start = time.perf_counter()
     if not (ontology_dir() / CONCEPTS_FILE).exists():
@@ -31,47 +50,32 @@ def run(args: argparse.Namespace) -> int:
 
         print("Building the ontology (first run)...")
         build_ontology(progress=lambda m: print(f"  {m}"))
-    for lang, query in LOOKUPS.items():
-        linker = get_linker(lang)
-        kb = linker.kb
-        print(f"\n=== {lang} ===")
-        print(f"lookup {query!r}:")
-        for cand in linker.lookup(query, k=3):
-            concept = kb[cand.cui]
-            print(
-                f"  {cand.cui}  {cand.score:.2f}  {concept.preferred(lang)}  [en: {concept.preferred('en')}]"
-            )
-        for path in sorted(EXAMPLES.glob(f"{lang}_*.txt")):
-            text = path.read_text(encoding="utf-8")
-            print(f"linked note {path.name}:")
-            for m in linker.link(text):
-                print(f"  {m.text!r:38} → {m.cui}  {kb[m.cui].preferred(lang)}  ({m.score:.2f})")
-    _classify_english_examples()
-    print(f"\nDone in {time.perf_counter() - start:.1f} s.")
+    print("Building the demo index (English example reports and variant sets)...")
+    nlp = pipeline("auto", index=demo_index())
+    paths = sorted(NOTES.glob("*.txt"), key=lambda p: (ORDER.get(p.name[:2], 9), p.name))
+    for path in paths:
+        note = path.read_text(encoding="utf-8")
+        result = nlp.classify(note)
+        assert isinstance(result, dict)
+        lang = result["lang"]
+        print(f"\n=== {path.name} (detected: {lang}) ===")
+        concept, p = result["concept"], result["probability"]
+        if result["abstained"]:
+            print(f"classify: ABSTAINED, review needed (top candidate {result['label']}, p={p:.2f})")
+        else:
+            codes = f"{concept['cui']}, ICD-10 {concept['codes'].get('ICD10', '-')}"
+            print(f"classify: {result['label']}  {concept['label']}  [{codes}]  p={p:.2f}")
+        found = ", ".join(f"{e['text']} → {e['cui']}" for e in result["entities"][:6])
+        print(f"entities: {found or 'none'}")
+        summary = nlp.summarize(result)
+        print("patient summary:")
+        print(textwrap.fill(summary["text"], width=100, initial_indent="  ", subsequent_indent="  "))
+        hits = nlp.retrieve(note, k=3, modality="text", lang=lang)
+        shown = ", ".join(f"{h['id']} ({h['label']}, {h['score']:.2f})" for h in hits)
+        print(f"nearest English example reports: {shown}")
+        hits = nlp.retrieve(note, k=2, modality="variants", lang=lang)
+        shown = "; ".join(f"{' + '.join(h['variants'])} ({h['label']})" for h in hits)
+        print(f"nearest variant sets: {shown}")
+    elapsed = time.perf_counter() - start
+    print(f"\nDone in {elapsed:.1f} s. Every output above is a research aid, not a diagnosis.")
     return 0
-
-
-def _classify_english_examples() -> None:
-    from cmkd_med.config import DEFAULT_TEACHER_DIR
-    from cmkd_med.models.config_io import CONFIG_FILE
-
-    if not (DEFAULT_TEACHER_DIR / CONFIG_FILE).exists():
-        print("\n(no teacher in adapters/en: run `cmkd-med train-teacher`)")
-        return
-    from cmkd_med.models.teacher_runtime import Teacher
-    from cmkd_med.ontology.kb import KnowledgeBase
-
-    teacher = Teacher.load()
-    kb = KnowledgeBase.load()
-    paths = sorted(EXAMPLES.glob("en_*.txt"))
-    pred = teacher.predict([p.read_text(encoding="utf-8") for p in paths])
-    print("\n=== English teacher (adapters/en) ===")
-    for i, path in enumerate(paths):
-        code = pred.labels[i]
-        concept = kb.class_concept(code)
-        verdict = (
-            "ABSTAINED (review needed)"
-            if pred.abstained[i]
-            else f"{code} {concept.cui} {concept.preferred('en')}"
-        )
-        print(f"{path.name}: {verdict}  p={pred.probs[i].max():.2f}  uncertainty={pred.uncertainty[i]:.2f}")

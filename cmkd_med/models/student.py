@@ -249,7 +249,9 @@ class StudentModel(nn.Module):
         save_file(state, str(folder / WEIGHTS_FILE))
 
     @classmethod
-    def load(cls, folder: str | Path) -> StudentModel:
+    def load(cls, folder: str | Path, base_model: str | None = None) -> StudentModel:
+        """``base_model``: another provider spec of the same base weights (a local copy, ``hf:<id>``)
+        than the one the student was distilled on."""
         from safetensors.torch import load_file
 
         from cmkd_med.models.providers import load_encoder
@@ -259,7 +261,16 @@ class StudentModel(nn.Module):
         weights = folder / WEIGHTS_FILE
         if not weights.exists():
             raise CmkdError(f"no student weights at {weights}: run `cmkd-med distill --lang {config.lang}`")
+        if base_model is not None:
+            config.base_model = base_model
         encoder, _, _ = load_encoder(config.base_model)
+        size = encoder.config.hidden_size
+        if size != config.text_dim:
+            raise DataFormatError(
+                f"base model {config.base_model} has hidden size {size}; the adapter in {folder} was "
+                f"distilled on a base of size {config.text_dim}: distill one for this base with "
+                f"`cmkd-med distill --lang {config.lang} --base-model {config.base_model} --out DIR`"
+            )
         model = cls(config, encoder)
         state = load_file(str(weights))
         expected = set(model.trainable_state())

@@ -30,15 +30,16 @@ class Student:
         self._concept_index = {c: i for i, c in enumerate(model.config.concepts)}
 
     @classmethod
-    def load(cls, where: str | Path, linker: Any | None = None) -> Student:
-        """``where``: a language code (its folder under ``adapters/``) or a student folder."""
+    def load(cls, where: str | Path, linker: Any | None = None, base_model: str | None = None) -> Student:
+        """``where``: a language code (its folder under ``adapters/``) or a student folder;
+        ``base_model``: a provider spec of the same base weights to load instead of the recorded one."""
         from cmkd_med.models.providers import load_encoder
         from cmkd_med.ontology.linker import get_linker
 
         folder = Path(where)
         if not folder.is_dir():
             folder = adapters_dir() / normalize_lang(str(where))
-        model = StudentModel.load(folder)
+        model = StudentModel.load(folder, base_model)
         _, tokenizer, spec = load_encoder(model.config.base_model)
         if linker is None and model.config.entity_attention:
             linker = get_linker(model.config.lang)

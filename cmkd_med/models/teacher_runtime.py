@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from cmkd_med.config import DEFAULT_TEACHER_DIR
+from cmkd_med.errors import DataFormatError
 from cmkd_med.models.teacher import TeacherEnsemble, TeacherInputs, pad_chunks
 from cmkd_med.models.text_encoder import ChunkedTextEncoder
 
@@ -35,9 +36,18 @@ class Teacher:
         self.classes = list(heads.config.classes)
 
     @classmethod
-    def load(cls, folder: str | Path | None = None) -> Teacher:
+    def load(cls, folder: str | Path | None = None, base_model: str | None = None) -> Teacher:
+        """``base_model``: a provider spec of the same frozen body to load instead of the recorded one."""
         heads = TeacherEnsemble.load(folder or DEFAULT_TEACHER_DIR)
-        return cls(heads, ChunkedTextEncoder.from_spec(heads.config.base_model))
+        encoder = ChunkedTextEncoder.from_spec(base_model or heads.config.base_model)
+        size = encoder.model.config.hidden_size
+        if size != heads.config.text_dim:
+            raise DataFormatError(
+                f"base model {base_model} has hidden size {size}; the teacher was "
+                f"trained on a body of size {heads.config.text_dim}: train one with `cmkd-med train-teacher "
+                f"--base-model {base_model} --out DIR`"
+            )
+        return cls(heads, encoder)
 
     def _inputs(
         self, texts: Sequence[str], variant_sets: Sequence[tuple[str, ...]] | None, progress: bool

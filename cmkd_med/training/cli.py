@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import re
 import sys
+from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cmkd_med.config import DEFAULT_TEACHER_DIR, cache_dir
+
+if TYPE_CHECKING:
+    import torch
+
+    from cmkd_med.models.text_encoder import ChunkedTextEncoder
 
 
 def _log(message: str) -> None:
@@ -43,6 +52,7 @@ def cmd_train_teacher(args: argparse.Namespace) -> int:
         torch.tensor([names.index(tissues[i]) for i in keep]),
         descriptions,
     )
+    pairs = translation_pairs(encoder, args.data_dir)
     model_config = TeacherConfig(
         base_model=args.base_model,
         text_dim=int(train.chunks[0].shape[1]),
@@ -50,20 +60,41 @@ def cmd_train_teacher(args: argparse.Namespace) -> int:
         n_members=args.members,
     )
     config = TrainConfig(epochs=args.epochs, seed=args.seed)
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{args.base_model}_s{args.seed}_e{args.epochs}_m{args.members}")
+    # a checkpoint resumes only the run that wrote it: same base model, members and training settings
+    settings = hashlib.sha256(json.dumps([asdict(config), args.members]).encode()).hexdigest()[:10]
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{args.base_model}_{settings}")
     checkpoint = cache_dir() / "checkpoints" / f"teacher_{slug}.pt"
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
     if args.fresh and checkpoint.exists():
         checkpoint.unlink()
     out = Path(args.out)
     report = train_teacher(
-        train, out, model_config, config, catalog, histo, checkpoint, progress=True, log=_log
+        train, out, model_config, config, catalog, histo, checkpoint, pairs, progress=True, log=_log
     )
     _log(
         f"saved to {out} (best epoch {report['best_epoch']}, T={report['temperature']}, "
         f"abstain above uncertainty {report['abstain_threshold']})"
     )
     return 0
+
+
+def translation_pairs(encoder: ChunkedTextEncoder, data_dir: str | None) -> torch.Tensor:
+    """(M, 2, H) base-encoder vectors of TICO-19 dev English sentences and their pt/hi/sw translations
+    (held-out documents excluded), for the teacher's translation-pair loss."""
+    import torch
+
+    from cmkd_med.languages import SUPPORTED_LANGUAGES
+    from cmkd_med.training.distill_data import read_tico
+
+    def vectors(texts: list[str]) -> torch.Tensor:
+        return torch.stack([c.mean(0) for c in encoder.encode(texts, progress=True)])
+
+    blocks = []
+    for lang in SUPPORTED_LANGUAGES[1:]:
+        rows = read_tico(lang, data_root=data_dir)
+        _log(f"embedding {len(rows)} TICO-19 dev en–{lang} pairs for the translation-pair loss")
+        blocks.append(torch.stack([vectors([en for en, _ in rows]), vectors([t for _, t in rows])], 1))
+    return torch.cat(blocks)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

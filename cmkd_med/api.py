@@ -1,0 +1,266 @@
+"""The Pipeline: classify, cross-lingual retrieval and patient summaries behind one object.
+
+>>> from cmkd_med import pipeline
+>>> nlp = pipeline("pt")                                              # doctest: +SKIP
+>>> nlp.classify("Adenocarcinoma acinar da próstata, Gleason 4+3.")["label"]  # doctest: +SKIP
+'PRAD'
+
+English notes go to the teacher (``adapters/en``), Portuguese, Hindi and Swahili notes to their students
+(``adapters/<lang>``); ``pipeline("auto")`` detects each note's language offline (lingua) and routes it.
+Models load on first use and stay loaded. Nothing here reads the network, and no note text is ever logged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cmkd_med.errors import InvalidInputError, UnsupportedLanguageError
+from cmkd_med.languages import SUPPORTED_LANGUAGES, normalize_lang
+from cmkd_med.text import validate_text
+
+TOP_K = 3  # classes listed in ``probabilities``
+
+
+# Besides our four, the languages a note from our users' settings may also be written in, so that such a
+# note is reported as unsupported instead of being forced into the nearest of the four.
+_OTHER_LANGUAGES = (
+    "SPANISH", "FRENCH", "GERMAN", "ITALIAN", "DUTCH", "ARABIC", "CHINESE", "BENGALI", "MARATHI", "TAMIL",
+    "TELUGU", "GUJARATI", "PUNJABI", "URDU", "SOMALI", "YORUBA", "ZULU", "XHOSA", "SOTHO", "TSONGA",
+    "TSWANA", "GANDA", "SHONA", "AFRIKAANS", "INDONESIAN", "TAGALOG",
+)  # fmt: skip
+
+
+@lru_cache(maxsize=1)
+def _detector() -> Any:
+    from lingua import Language, LanguageDetectorBuilder
+
+    ours = [Language.ENGLISH, Language.PORTUGUESE, Language.HINDI, Language.SWAHILI]
+    others = [getattr(Language, name) for name in _OTHER_LANGUAGES if hasattr(Language, name)]
+    return LanguageDetectorBuilder.from_languages(*ours, *others).build()
+
+
+def detect_language(text: str) -> str:
+    """ISO code of ``text``'s language among en/pt/hi/sw (offline, lingua); a note in another language
+    raises :class:`UnsupportedLanguageError`, one too short to tell :class:`InvalidInputError`."""
+    from lingua import Language
+
+    found = _detector().detect_language_of(text)
+    codes = {Language.ENGLISH: "en", Language.PORTUGUESE: "pt", Language.HINDI: "hi", Language.SWAHILI: "sw"}
+    if found is None:
+        raise InvalidInputError("could not tell the note's language; pass the language explicitly")
+    if found not in codes:
+        raise UnsupportedLanguageError(
+            f"the note looks {found.name.title()}; supported: {', '.join(SUPPORTED_LANGUAGES)}"
+        )
+    return codes[found]
+
+
+def pipeline(
+    lang: str = "auto",
+    *,
+    adapter: str | Path | None = None,
+    base_model: str | None = None,
+    device: str = "cpu",
+    batch_size: int = 16,
+    abstain_threshold: float | None = None,
+    index: str | Path | None = None,
+) -> Pipeline:
+    """A :class:`Pipeline` for ``lang`` (``en``, ``pt``, ``hi``, ``sw``, their ISO 639-2 aliases, or
+    ``auto``). ``adapter``: a trained adapter folder (for one language); ``base_model``: a provider spec of
+    the same base weights (e.g. a local copy); ``abstain_threshold``: uncertainty above which a prediction
+    abstains (default: the one calibrated on held-out data); ``index``: a folder from ``cmkd-med index
+    build`` for :meth:`Pipeline.retrieve`."""
+    return Pipeline(lang, adapter, base_model, device, batch_size, abstain_threshold, index)
+
+
+class Pipeline:
+    def __init__(
+        self,
+        lang: str = "auto",
+        adapter: str | Path | None = None,
+        base_model: str | None = None,
+        device: str = "cpu",
+        batch_size: int = 16,
+        abstain_threshold: float | None = None,
+        index: str | Path | None = None,
+    ):
+        self.lang = (
+            "auto" if isinstance(lang, str) and lang.strip().lower() == "auto" else normalize_lang(lang)
+        )
+        if adapter is not None and self.lang == "auto":
+            raise InvalidInputError(
+                "an adapter folder belongs to one language: pass lang='pt' (or en, hi, sw)"
+            )
+        if adapter is not None and not Path(adapter).is_dir():
+            raise InvalidInputError(f"no adapter folder at {adapter}")
+        if device != "cpu":
+            raise InvalidInputError(f"device {device!r}: this release runs on 'cpu' only")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise InvalidInputError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if abstain_threshold is not None and not 0.0 <= float(abstain_threshold) <= 1.0:
+            raise InvalidInputError("abstain_threshold is an uncertainty (1 − max probability) in [0, 1]")
+        self.adapter = Path(adapter) if adapter is not None else None
+        self.base_model = base_model
+        self.device = device
+        self.batch_size = batch_size
+        self.abstain_threshold = abstain_threshold
+        self._index_path = index
+        self._index: Any = None
+        self._models: dict[str, Any] = {}
+        self._linkers: dict[str, Any] = {}
+        self._kb: Any = None
+
+    # --- resources, loaded on first use --------------------------------------------------------
+    @property
+    def kb(self) -> Any:
+        if self._kb is None:
+            from cmkd_med.ontology.kb import KnowledgeBase
+
+            self._kb = KnowledgeBase.load()
+        return self._kb
+
+    def model(self, lang: str) -> Any:
+        """The model that reads ``lang``: the teacher for English, the student otherwise."""
+        if lang not in self._models:
+            from cmkd_med.models.student_runtime import Student
+            from cmkd_med.models.teacher_runtime import Teacher
+
+            if lang == "en":
+                self._models[lang] = Teacher.load(self.adapter, base_model=self.base_model)
+            else:
+                where = self.adapter or lang
+                self._models[lang] = Student.load(where, self.linker(lang), base_model=self.base_model)
+        return self._models[lang]
+
+    def linker(self, lang: str) -> Any:
+        if lang not in self._linkers:
+            from cmkd_med.ontology.linker import get_linker
+
+            self._linkers[lang] = get_linker(lang)
+        return self._linkers[lang]
+
+    def language_of(self, text: str) -> str:
+        return detect_language(text) if self.lang == "auto" else self.lang
+
+    def route(self, text: str, lang: str | None = None) -> str:
+        """The language whose model reads ``text``: ``lang`` if given, else the pipeline's (or detected)."""
+        if lang is None:
+            return self.language_of(text)
+        lang = normalize_lang(lang)
+        if self.adapter is not None and lang != self.lang:
+            raise InvalidInputError(f"this pipeline's adapter reads {self.lang}, not {lang}")
+        return lang
+
+    # --- classify ----------------------------------------------------------------------------
+    def classify(
+        self, notes: str | Sequence[str], langs: Sequence[str | None] | None = None
+    ) -> dict[str, Any] | list[dict[str, Any]]:
+        """One result dict per note (a single dict for a single note); see the README for the fields.
+        ``langs``: a language per note overriding the pipeline's (``None`` entries keep it)."""
+        single = isinstance(notes, str)
+        texts = [notes] if single else list(notes) if isinstance(notes, Sequence) else None
+        if texts is None:
+            raise InvalidInputError(f"classify takes a note or a list of notes, got {type(notes).__name__}")
+        texts = [validate_text(t) for t in texts]
+        given = list(langs) if langs is not None else [None] * len(texts)
+        if len(given) != len(texts):
+            raise InvalidInputError(f"{len(given)} languages for {len(texts)} notes")
+        langs = [self.route(t, x) for t, x in zip(texts, given, strict=True)]
+        results: list[dict[str, Any] | None] = [None] * len(texts)
+        for lang in dict.fromkeys(langs):
+            rows = [i for i, x in enumerate(langs) if x == lang]
+            for i, result in zip(rows, self._classify_lang([texts[i] for i in rows], lang), strict=True):
+                results[i] = result
+        out = [r for r in results if r is not None]
+        return out[0] if single else out
+
+    def _classify_lang(self, texts: list[str], lang: str) -> list[dict[str, Any]]:
+        model = self.model(lang)
+        prediction = model.predict(texts, batch_size=self.batch_size)
+        threshold = (
+            self.abstain_threshold if self.abstain_threshold is not None else _calibrated_threshold(model)
+        )
+        linker = self.linker(lang)
+        out = []
+        for i, text in enumerate(texts):
+            probs = prediction.probs[i]
+            order = np.argsort(-probs)
+            code = prediction.classes[int(order[0])]
+            concept = self.kb.class_concept(code)
+            uncertainty = float(prediction.uncertainty[i])
+            out.append(
+                {
+                    "label": code,
+                    "concept": {
+                        "cui": concept.cui,
+                        "codes": {c.system: c.code for c in concept.codes},
+                        "label": concept.preferred(lang),
+                        "label_en": concept.preferred("en"),
+                    },
+                    "probability": round(float(probs[order[0]]), 4),
+                    "probabilities": [
+                        {"label": prediction.classes[int(j)], "probability": round(float(probs[j]), 4)}
+                        for j in order[:TOP_K]
+                    ],
+                    "uncertainty": round(uncertainty, 4),
+                    "abstained": bool(uncertainty > threshold),
+                    "entities": [m.to_dict(self.kb, lang) for m in linker.link(text)],
+                    "lang": lang,
+                }
+            )
+        return out
+
+    # --- retrieve ----------------------------------------------------------------------------
+    def index(self) -> Any:
+        from cmkd_med.index import RetrievalIndex
+
+        if self._index is None:
+            if self._index_path is None:
+                raise InvalidInputError("no index: pass index=DIR (built with `cmkd-med index build`)")
+            self._index = RetrievalIndex(self._index_path)
+        return self._index
+
+    def embed(self, texts: Sequence[str], lang: str) -> np.ndarray:
+        """L2-normalised teacher-space vectors (N, D) of ``texts`` read by the ``lang`` model."""
+        return self.model(lang).embed_text(list(texts)).numpy()
+
+    def retrieve(
+        self, query: str, k: int = 10, modality: str | None = None, lang: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The ``k`` nearest index items to ``query`` (any supported language) in the teacher space, best
+        first: ``{id, modality, score, label, ...}``; ``modality`` limits them to text, variants or image."""
+        query = validate_text(query, "query")
+        lang = self.route(query, lang)
+        index = self.index()
+        return index.search(self.embed([query], lang)[0], k, modality)
+
+    # --- summarize ---------------------------------------------------------------------------
+    def summarize(
+        self,
+        note: str | dict[str, Any],
+        audience: str = "patient",
+        lang: str | None = None,
+        note_lang: str | None = None,
+    ) -> dict[str, Any]:
+        """A summary of a note (classified first, read as ``note_lang`` if given) or of a :meth:`classify`
+        result, in the note's language or ``lang``: ``{text, lang, audience, abstained, label, concepts}``."""
+        from cmkd_med.summary import summarize_result
+
+        if isinstance(note, dict):
+            result = note
+        else:
+            (result,) = self.classify([validate_text(note)], [note_lang])
+        return summarize_result(result, self.kb, audience, lang)
+
+
+def _calibrated_threshold(model: Any) -> float:
+    config = model.heads.config if hasattr(model, "heads") else model.model.config
+    return float(config.abstain_threshold)
+
+
+__all__ = ["SUPPORTED_LANGUAGES", "Pipeline", "detect_language", "pipeline"]

@@ -1,0 +1,177 @@
+"""``cmkd-med classify|retrieve|summarize`` (one note, or bulk JSONL) and ``cmkd-med index build``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from cmkd_med.errors import InvalidInputError
+from cmkd_med.languages import SUPPORTED_LANGUAGES
+
+
+def _pipeline(args: argparse.Namespace, index: str | None = None) -> Any:
+    from cmkd_med.api import Pipeline
+
+    return Pipeline(
+        args.lang,
+        adapter=args.adapter,
+        base_model=args.base_model,
+        batch_size=args.batch_size,
+        abstain_threshold=args.abstain_threshold,
+        index=index,
+    )
+
+
+def _bulk(args: argparse.Namespace, process: Any, desc: str) -> int:
+    from cmkd_med.bulk import EXIT_SOME_ROWS_FAILED, run_bulk
+
+    if args.out is None:
+        raise InvalidInputError("--input needs --out (the JSONL file to write; rerun with it to resume)")
+    stats = run_bulk(args.input, args.out, process, args.batch_size, progress=True, desc=desc)
+    print(
+        f"{stats.written} rows written to {args.out} ({stats.failed} failed), "
+        f"{stats.skipped} already there from an earlier run",
+        file=sys.stderr,
+    )
+    return EXIT_SOME_ROWS_FAILED if stats.failed else 0
+
+
+def _note(args: argparse.Namespace, what: str = "note") -> str:
+    from cmkd_med.cli import read_text_arg
+
+    if args.out is not None:
+        raise InvalidInputError("--out goes with --input (bulk); one note prints to standard output")
+    return read_text_arg(args.text, what)
+
+
+# --- classify ------------------------------------------------------------------------------------
+def cmd_classify(args: argparse.Namespace) -> int:
+    from cmkd_med.cli import print_json
+
+    nlp = _pipeline(args)
+    if args.input is not None:
+        return _bulk(
+            args, lambda rows: nlp.classify([r.text for r in rows], [r.lang for r in rows]), "classify"
+        )
+    result = nlp.classify(_note(args))
+    if args.json:
+        print_json(result)
+        return 0
+    head = (
+        f"ABSTAINED: unclear, review needed (top candidate {result['label']}, p={result['probability']:.2f})"
+        if result["abstained"]
+        else f"{result['label']}  {result['concept']['label']} [{result['concept']['cui']}]  "
+        f"p={result['probability']:.2f}"
+    )
+    print(f"{head}  uncertainty={result['uncertainty']:.2f}  lang={result['lang']}")
+    for e in result["entities"]:
+        print(f"  {e['start']:>5}-{e['end']:<5} {e['text']!r:36} {e['cui']}  {e['labels'][result['lang']]}")
+    return 0
+
+
+# --- summarize -----------------------------------------------------------------------------------
+def cmd_summarize(args: argparse.Namespace) -> int:
+    from cmkd_med.cli import print_json
+
+    nlp = _pipeline(args)
+    if args.input is not None:
+
+        def process(rows: list[Any]) -> list[dict[str, Any]]:
+            results = nlp.classify([r.text for r in rows], [r.lang for r in rows])
+            return [nlp.summarize(res, args.audience, args.summary_lang) for res in results]
+
+        return _bulk(args, process, "summarize")
+    summary = nlp.summarize(_note(args), args.audience, args.summary_lang)
+    if args.json:
+        print_json(summary)
+    else:
+        print(summary["text"])
+    return 0
+
+
+# --- retrieve ------------------------------------------------------------------------------------
+def cmd_retrieve(args: argparse.Namespace) -> int:
+    from cmkd_med.cli import print_json
+
+    nlp = _pipeline(args, index=args.index)
+    nlp.index()  # a missing index fails before any row is read
+    if args.input is not None:
+
+        def process(rows: list[Any]) -> list[dict[str, Any]]:
+            return [{"hits": nlp.retrieve(r.text, args.k, args.modality, r.lang)} for r in rows]
+
+        return _bulk(args, process, "retrieve")
+    hits = nlp.retrieve(_note(args, "query"), args.k, args.modality)
+    if args.json:
+        print_json(hits)
+        return 0
+    for rank, hit in enumerate(hits, 1):
+        shown = hit.get("preview") or ", ".join(hit.get("variants", [])) or ""
+        shown = " ".join(shown.split())[:80]
+        label = hit.get("label") or ""
+        print(f"{rank:>2}. {hit['score']:.3f}  {hit['modality']:8} {hit['id']:24} {label:5} {shown}")
+    return 0
+
+
+# --- index build ---------------------------------------------------------------------------------
+def cmd_index_build(args: argparse.Namespace) -> int:
+    from cmkd_med.index import build_index, read_items
+    from cmkd_med.models.teacher_runtime import Teacher
+
+    items = list(read_items(args.input))
+    teacher = Teacher.load(args.teacher)
+    meta = build_index(items, args.out, teacher, args.kind)
+    counts = ", ".join(f"{m}: {v['n']} ({v['kind']})" for m, v in meta["modalities"].items())
+    print(f"index written to {args.out}: {counts}", file=sys.stderr)
+    return 0
+
+
+def _common(p: argparse.ArgumentParser, what: str = "note") -> None:
+    p.add_argument("text", nargs="?", help=f"the {what}; '-' or nothing reads standard input")
+    p.add_argument(
+        "--lang",
+        default="auto",
+        help=f"language: {', '.join(SUPPORTED_LANGUAGES)} or auto (detected per note; default)",
+    )
+    p.add_argument("--input", help='bulk: JSONL rows {"id", "text"[, "lang"]} (\'-\' reads stdin)')
+    p.add_argument("--out", help="bulk: JSONL output, one row per input line; rerun to resume")
+    p.add_argument("--adapter", help="adapter folder to use instead of adapters/<lang> (one language)")
+    p.add_argument("--base-model", help="provider spec of the same base weights (e.g. a local copy)")
+    p.add_argument("--batch-size", type=int, default=16, help="notes per batch (default 16)")
+    p.add_argument(
+        "--abstain-threshold",
+        type=float,
+        default=None,
+        help="uncertainty above which to abstain (default: the calibrated one)",
+    )
+    p.add_argument("--json", action="store_true", help="one note: print JSON")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("classify", help="cancer type of a note, with concept, probability, entities")
+    _common(p)
+    p.set_defaults(func=cmd_classify)
+
+    p = subparsers.add_parser("summarize", help="a patient (or clinician) summary of a note")
+    _common(p)
+    p.add_argument("--audience", choices=("patient", "clinician"), default="patient", help="default patient")
+    p.add_argument("--summary-lang", help="language of the summary (default: the note's)")
+    p.set_defaults(func=cmd_summarize)
+
+    p = subparsers.add_parser("retrieve", help="nearest reports, variant sets or slides to a query")
+    _common(p, "query")
+    p.add_argument("--index", required=True, help="index folder from `cmkd-med index build`")
+    p.add_argument("-k", type=int, default=10, help="hits (default 10)")
+    p.add_argument("--modality", choices=("text", "variants", "image"), help="only this kind of item")
+    p.set_defaults(func=cmd_retrieve)
+
+    index = subparsers.add_parser("index", help="build a retrieval index in the teacher space")
+    isub = index.add_subparsers(dest="index_command", metavar="COMMAND")
+    isub.required = True
+    b = isub.add_parser("build", help="embed JSONL items (text, variants or image) and save a faiss index")
+    b.add_argument("--input", required=True, help='JSONL: {"id", "text"|"variants"|"image"[, "label"]}')
+    b.add_argument("--out", required=True, help="index folder to write")
+    b.add_argument("--kind", choices=("auto", "flat", "hnsw"), default="auto", help="auto: exact below 50k")
+    b.add_argument("--teacher", default=None, help="teacher folder (default adapters/en)")
+    b.set_defaults(func=cmd_index_build)
