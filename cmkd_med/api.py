@@ -60,28 +60,22 @@ def detect_language(text: str) -> str:
     return codes[found]
 
 
-def pipeline(
-    lang: str = "auto",
-    *,
-    adapter: str | Path | None = None,
-    base_model: str | None = None,
-    device: str = "cpu",
-    batch_size: int = 16,
-    abstain_threshold: float | None = None,
-    index: str | Path | None = None,
-) -> Pipeline:
+def pipeline(lang: str = "auto", **options: Any) -> Pipeline:
     """A :class:`Pipeline` for ``lang`` (``en``, ``pt``, ``hi``, ``sw``, their ISO 639-2 aliases, or
-    ``auto``). ``adapter``: a trained adapter folder (for one language); ``base_model``: a provider spec of
-    the same base weights (e.g. a local copy); ``abstain_threshold``: uncertainty above which a prediction
-    abstains (default: the one calibrated on held-out data); ``index``: a folder from ``cmkd-med index
-    build`` for :meth:`Pipeline.retrieve`."""
-    return Pipeline(lang, adapter, base_model, device, batch_size, abstain_threshold, index)
+    ``auto``); ``options`` as :class:`Pipeline` takes them."""
+    return Pipeline(lang, **options)
 
 
 class Pipeline:
+    """Options: ``adapter``, a trained adapter folder (for one language); ``base_model``, a provider spec of
+    the same base weights (e.g. a local copy); ``device`` (``cpu``); ``batch_size``; ``abstain_threshold``,
+    the uncertainty above which a prediction abstains (default: the one calibrated on held-out data);
+    ``index``, a folder from ``cmkd-med index build`` for :meth:`retrieve`."""
+
     def __init__(
         self,
         lang: str = "auto",
+        *,
         adapter: str | Path | None = None,
         base_model: str | None = None,
         device: str = "cpu",
@@ -141,7 +135,7 @@ class Pipeline:
         if lang not in self._linkers:
             from cmkd_med.ontology.linker import get_linker
 
-            self._linkers[lang] = get_linker(lang)
+            self._linkers[lang] = _BatchMemoLinker(get_linker(lang))
         return self._linkers[lang]
 
     def language_of(self, text: str) -> str:
@@ -170,10 +164,10 @@ class Pipeline:
         given = list(langs) if langs is not None else [None] * len(texts)
         if len(given) != len(texts):
             raise InvalidInputError(f"{len(given)} languages for {len(texts)} notes")
-        langs = [self.route(t, x) for t, x in zip(texts, given, strict=True)]
+        routed = [self.route(t, x) for t, x in zip(texts, given, strict=True)]
         results: list[dict[str, Any] | None] = [None] * len(texts)
-        for lang in dict.fromkeys(langs):
-            rows = [i for i, x in enumerate(langs) if x == lang]
+        for lang in dict.fromkeys(routed):
+            rows = [i for i, x in enumerate(routed) if x == lang]
             for i, result in zip(rows, self._classify_lang([texts[i] for i in rows], lang), strict=True):
                 results[i] = result
         out = [r for r in results if r is not None]
@@ -185,7 +179,7 @@ class Pipeline:
         threshold = (
             self.abstain_threshold if self.abstain_threshold is not None else _calibrated_threshold(model)
         )
-        linker = self.linker(lang)
+        linker = self.linker(lang)  # the student linked these notes already: the memo serves them again
         out = []
         for i, text in enumerate(texts):
             probs = prediction.probs[i]
@@ -213,6 +207,7 @@ class Pipeline:
                     "lang": lang,
                 }
             )
+        linker.forget()
         return out
 
     # --- retrieve ----------------------------------------------------------------------------
@@ -227,7 +222,10 @@ class Pipeline:
 
     def embed(self, texts: Sequence[str], lang: str) -> np.ndarray:
         """L2-normalised teacher-space vectors (N, D) of ``texts`` read by the ``lang`` model."""
-        return self.model(lang).embed_text(list(texts)).numpy()
+        vectors = self.model(lang).embed_text(list(texts)).numpy()
+        if lang in self._linkers:
+            self._linkers[lang].forget()
+        return vectors
 
     def retrieve(
         self, query: str, k: int = 10, modality: str | None = None, lang: str | None = None
@@ -252,10 +250,31 @@ class Pipeline:
         from cmkd_med.summary import summarize_result
 
         if isinstance(note, dict):
-            result = note
-        else:
-            (result,) = self.classify([validate_text(note)], [note_lang])
-        return summarize_result(result, self.kb, audience, lang)
+            return summarize_result(note, self.kb, audience, lang)
+        results = self.classify([validate_text(note)], [note_lang])
+        assert isinstance(results, list)  # a list of notes gives a list
+        return summarize_result(results[0], self.kb, audience, lang)
+
+
+class _BatchMemoLinker:
+    """A linker that remembers the mentions of the notes of the batch in hand: the student links each note
+    for its entity-aware attention and the result lists the same mentions, so each note is linked once.
+    ``forget()`` after each batch keeps memory flat (no note text outlives its batch)."""
+
+    def __init__(self, linker: Any):
+        self._linker = linker
+        self._memo: dict[str, list[Any]] = {}
+
+    def link(self, text: str) -> list[Any]:
+        if text not in self._memo:
+            self._memo[text] = self._linker.link(text)
+        return self._memo[text]
+
+    def forget(self) -> None:
+        self._memo.clear()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._linker, name)
 
 
 def _calibrated_threshold(model: Any) -> float:

@@ -70,18 +70,10 @@ def parse_item(row: Any, line: int) -> Item:
 
 
 def read_items(path: str | Path) -> Iterator[Item]:
-    path = Path(path)
-    if not path.is_file():
-        raise DataNotFoundError(f"no such file: {path}")
-    with path.open(encoding="utf-8") as handle:
-        for n, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataFormatError(f"{path} line {n}: not JSON ({exc.msg})") from None
-            yield parse_item(row, n)
+    from cmkd_med.evaluation.jsonl import iter_jsonl
+
+    for line, row in iter_jsonl(path):
+        yield parse_item(row, line)
 
 
 def _faiss() -> Any:

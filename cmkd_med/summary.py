@@ -2,10 +2,11 @@
 
 Nothing is generated freely: a summary is a fixed template per language whose slots are filled with the
 predicted class concept's lay term and lay definition (from the ontology) and the model's own probability;
-the clinician summary adds the concept's codes and the concepts the linker found in the note. So every medical statement traces to the prediction, the found
-entities or the ontology, and :func:`summarize_result` returns the CUIs it cites so a caller (and the tests)
-can check that mechanically. When the classifier abstained the summary says the result is unclear and must be
-reviewed, and names no diagnosis.
+the clinician summary adds the concept's codes and the concepts the linker found in the note. So every
+medical statement traces to the prediction, the found entities or the ontology, and
+:func:`summarize_result` returns the CUIs it cites so a caller (and the tests) can check that mechanically.
+When the classifier abstained the summary says the result is unclear and must be reviewed, and names no
+diagnosis.
 
 Provenance of the templates: written by the cmkd-med team (English and Portuguese by fluent speakers; Hindi
 and Swahili drafted by the team from plain-language health-communication phrasing), awaiting review by
