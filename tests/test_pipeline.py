@@ -162,3 +162,14 @@ def test_note_text_never_reaches_logs(
     out, errors = capfd.readouterr()
     assert marker not in caplog.text and marker not in errors and marker not in out
     assert marker not in str(err.value)
+
+
+def test_base_model_option_takes_a_copy_of_the_same_base_and_refuses_another() -> None:
+    from cmkd_med.errors import DataFormatError
+    from cmkd_med.models.providers import resolve
+
+    local_copy = str(resolve("bundled:e5-small").path)  # the same weights named by a folder
+    same = pipeline("sw", base_model=local_copy).classify(NOTES["sw"])
+    assert same == pipeline("sw").classify(NOTES["sw"])
+    with pytest.raises(DataFormatError, match="not the base the adapter was trained on"):
+        pipeline("sw", base_model="bundled:minilm").classify(NOTES["sw"])

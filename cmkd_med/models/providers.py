@@ -181,6 +181,27 @@ def load_encoder(spec: str | EncoderSpec) -> tuple[PreTrainedModel, PreTrainedTo
     return model.eval(), tokenizer, resolved
 
 
+ARCHITECTURE_KEYS = ("model_type", "hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size")
+
+
+def check_same_base(recorded: str, given: str) -> None:
+    """Fail unless ``given`` has the architecture of ``recorded`` (the base an adapter was trained on), when
+    ``recorded`` can be resolved here; LoRA weights on another base would load silently and mean nothing."""
+    from cmkd_med.errors import CmkdError, DataFormatError
+
+    try:
+        want = _read_json(resolve(recorded).path / "config.json")
+    except CmkdError:
+        return  # the recorded base is not on this machine: nothing to compare with
+    have = _read_json(resolve(given).path / "config.json")
+    differ = [k for k in ARCHITECTURE_KEYS if want.get(k) != have.get(k)]
+    if differ:
+        raise DataFormatError(
+            f"base model {given} is not the base the adapter was trained on ({recorded}): "
+            f"{', '.join(differ)} differ; train an adapter for it instead"
+        )
+
+
 def _valid_forms() -> str:
     return (
         "use a local folder with config.json, 'hf:<org>/<name>[@revision]' (from the local Hugging Face "

@@ -262,6 +262,9 @@ class StudentModel(nn.Module):
         if not weights.exists():
             raise CmkdError(f"no student weights at {weights}: run `cmkd-med distill --lang {config.lang}`")
         if base_model is not None:
+            from cmkd_med.models.providers import check_same_base
+
+            check_same_base(config.base_model, base_model)
             config.base_model = base_model
         encoder, _, _ = load_encoder(config.base_model)
         size = encoder.config.hidden_size

@@ -39,6 +39,10 @@ class Teacher:
     def load(cls, folder: str | Path | None = None, base_model: str | None = None) -> Teacher:
         """``base_model``: a provider spec of the same frozen body to load instead of the recorded one."""
         heads = TeacherEnsemble.load(folder or DEFAULT_TEACHER_DIR)
+        if base_model is not None:
+            from cmkd_med.models.providers import check_same_base
+
+            check_same_base(heads.config.base_model, base_model)
         encoder = ChunkedTextEncoder.from_spec(base_model or heads.config.base_model)
         size = encoder.model.config.hidden_size
         if size != heads.config.text_dim:
