@@ -189,15 +189,71 @@ def card(lang: str, r: dict) -> str:
     return "\n".join(lines)
 
 
+TABLE_START, TABLE_END = "<!-- students table: bench/student_cards.py -->", "<!-- /students table -->"
+
+
+def readme_table(results: dict[str, dict]) -> str:
+    """The README's students table, from the same JSON as the cards."""
+
+    def row(label: str, get) -> str:  # type: ignore[no-untyped-def]
+        return f"| {label} | " + " | ".join(fmt(get(r)) for r in results.values()) + " |"
+
+    full = lambda r: r["variants"]["full"]  # noqa: E731
+    lines = [
+        "| | " + " | ".join(results) + " |",
+        "|---|" + "---|" * len(results),
+        row("student macro-F1 (dev notes)", lambda r: full(r)["classify_dev_notes"]["macro_f1"]),
+        row(
+            "no-distillation macro-F1", lambda r: full(r)["classify_baselines"]["no_distillation"]["macro_f1"]
+        ),
+        row(
+            "TF-IDF + LR (English-trained) macro-F1",
+            lambda r: full(r)["classify_baselines"]["tfidf_logreg"]["macro_f1"],
+        ),
+        row(
+            "teacher on the English versions, macro-F1",
+            lambda r: r["teacher_on_english_versions"]["macro_f1"],
+        ),
+        row("student / teacher macro-F1 (target ≥ 0.9)", lambda r: r.get("full_over_teacher_macro_f1")),
+        row("student selective accuracy", lambda r: full(r)["classify_dev_notes"]["selective_accuracy"]),
+        row("student abstain rate", lambda r: full(r)["classify_dev_notes"]["abstain_rate"]),
+        row(
+            "TICO recall@1, student vs teacher English",
+            lambda r: full(r)["retrieve_tico_heldout"]["recall_at_1"],
+        ),
+        row(
+            "TICO recall@1, base model both sides",
+            lambda r: full(r)["retrieve_baselines"]["base_model"]["recall_at_1"],
+        ),
+    ]
+    for key, label in VARIANTS.items():
+        if key != "full":
+            lines.append(
+                row(f"{label}: macro-F1", lambda r, k=key: r["variants"][k]["classify_dev_notes"]["macro_f1"])
+            )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--langs", default="pt,hi,sw")
     args = parser.parse_args()
+    results = {}
     for lang in args.langs.split(","):
         r = json.loads((ROOT / "bench" / "results" / f"students_{lang}.json").read_text(encoding="utf-8"))
+        results[lang] = r
         path = ROOT / "adapters" / lang / "MODEL_CARD.md"
         path.write_text(card(lang, r), encoding="utf-8")
         print(f"wrote {path}")
+    readme = ROOT / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    if TABLE_START in text and TABLE_END in text:
+        head, rest = text.split(TABLE_START, 1)
+        _, tail = rest.split(TABLE_END, 1)
+        readme.write_text(
+            f"{head}{TABLE_START}\n{readme_table(results)}\n{TABLE_END}{tail}", encoding="utf-8"
+        )
+        print(f"updated the students table in {readme}")
 
 
 if __name__ == "__main__":

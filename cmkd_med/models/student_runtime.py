@@ -22,6 +22,10 @@ class Student:
 
     def __init__(self, model: StudentModel, tokenizer: Any, spec: Any, linker: Any | None):
         self.model = model.eval()
+        # Inference only: fold the LoRA update into the base weights (peft's merge), so a forward pass costs
+        # what the bare base costs. The same outputs up to float rounding; this instance is never trained.
+        if hasattr(model.encoder, "merge_adapter"):
+            model.encoder.merge_adapter()
         self.windower = ChunkedTextEncoder(None, tokenizer, spec, ChunkingConfig())
         self.pad_id = tokenizer.pad_token_id
         self.linker = linker
@@ -94,9 +98,12 @@ class Student:
         texts = list(texts)
         if not texts:
             return Prediction(np.zeros((0, len(self.classes))), np.zeros(0), np.zeros(0, bool), self.classes)
+        # All windows of all notes are length-bucketed together (far less padding than per group of notes);
+        # the heads then read batch_size notes at a time.
+        chunks = self.chunk_vectors(texts, batch_size)
         probs = np.concatenate(
             [
-                self.heads_probs(self.chunk_vectors(texts[s : s + batch_size]), mc_samples)
+                self.heads_probs(chunks[s : s + batch_size], mc_samples)
                 for s in range(0, len(texts), batch_size)
             ]
         )
@@ -108,7 +115,8 @@ class Student:
         """L2-normalised teacher-space embeddings (B, D), dropout off."""
         self.model.eval()
         out = []
+        chunks = self.chunk_vectors(texts, batch_size)
         for s in range(0, len(texts), batch_size):
-            padded, mask = pad_chunks(self.chunk_vectors(texts[s : s + batch_size]))
+            padded, mask = pad_chunks(chunks[s : s + batch_size])
             out.append(torch.nn.functional.normalize(self.model.heads(padded, mask)[0], dim=-1))
         return torch.cat(out) if out else torch.zeros(0, self.model.config.shared_dim)

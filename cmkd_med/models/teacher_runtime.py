@@ -54,10 +54,10 @@ class Teacher:
         return cls(heads, encoder)
 
     def _inputs(
-        self, texts: Sequence[str], variant_sets: Sequence[tuple[str, ...]] | None, progress: bool
+        self, chunk_vectors: list[torch.Tensor], variant_sets: Sequence[tuple[str, ...]] | None
     ) -> TeacherInputs:
-        chunks, mask = pad_chunks(self.encoder.encode(list(texts), progress=progress))
-        sets = list(variant_sets) if variant_sets is not None else [()] * len(texts)
+        chunks, mask = pad_chunks(chunk_vectors)
+        sets = list(variant_sets) if variant_sets is not None else [()] * len(chunk_vectors)
         ids, offsets, present = self.heads.variant_tensors(sets)
         return TeacherInputs(chunks, mask, ids, offsets, present)
 
@@ -68,12 +68,14 @@ class Teacher:
         batch_size: int = 32,
         progress: bool = False,
     ) -> Prediction:
+        # All windows of all notes are length-bucketed together by the encoder; the heads read batch_size
+        # notes at a time.
+        vectors = self.encoder.encode(list(texts), progress=progress)
         probs = []
         torch.manual_seed(0)  # MC dropout: same masks for the same input, run to run
         for start in range(0, len(texts), batch_size):
-            part = texts[start : start + batch_size]
             sets = variant_sets[start : start + batch_size] if variant_sets is not None else None
-            probs.append(self.heads.predict_proba(self._inputs(part, sets, progress)))
+            probs.append(self.heads.predict_proba(self._inputs(vectors[start : start + batch_size], sets)))
         p = torch.cat(probs).numpy() if probs else np.zeros((0, len(self.classes)))
         uncertainty = 1.0 - p.max(1) if len(p) else np.zeros(0)
         return Prediction(p, uncertainty, uncertainty > self.heads.config.abstain_threshold, self.classes)

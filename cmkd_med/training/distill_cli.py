@@ -50,6 +50,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
         quantum=not args.no_quantum,
         gating=not args.no_gating,
         max_steps=args.max_steps,
+        **_loss_weights(args.loss_weights),
     )
     try:
         report = distill_student(job, config)
@@ -59,6 +60,26 @@ def cmd_distill(args: argparse.Namespace) -> int:
     if report.get("processes", 1) and job.out:
         print(f"[distill] saved the {lang} student to {job.out}")
     return 0
+
+
+def _loss_weights(spec: str | None) -> dict[str, float]:
+    """``"nce=2,mse=1"`` → ``{"w_nce": 2.0, "w_mse": 1.0}``; names as in :class:`DistillConfig`."""
+    from cmkd_med.errors import InvalidInputError
+
+    names = ("mse", "nce", "kl", "ce", "quantum")
+    weights = {}
+    for part in (spec or "").split(","):
+        if not part.strip():
+            continue
+        name, _, value = part.partition("=")
+        try:
+            if name.strip() not in names:
+                raise ValueError
+            weights[f"w_{name.strip()}"] = float(value)
+        except ValueError:
+            expected = f"NAME=NUMBER with NAME in {', '.join(names)}"
+            raise InvalidInputError(f"--loss-weights: expected {expected}, got {part!r}") from None
+    return weights
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -98,6 +119,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--n-calibration", type=int, default=300, help="held-out report windows for calibration (default 300)"
     )
     p.add_argument("--seed", type=int, default=13, help="random seed (deterministic on CPU)")
+    p.add_argument(
+        "--loss-weights",
+        default=None,
+        help="override loss weights, e.g. 'nce=1' (mse, nce, kl, ce, quantum; defaults 1, .5, 1, .5, .5)",
+    )
     p.add_argument("--threads", type=int, default=None, help="CPU threads per process (default: torch's)")
     p.add_argument("--no-quantum", action="store_true", help="ablation: without the quantum fidelity loss")
     p.add_argument("--no-gating", action="store_true", help="ablation: without uncertainty gating")

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -162,3 +163,13 @@ def test_distill_command_rejects_bad_input_in_one_line() -> None:
         assert done.returncode == 2 and "Traceback" not in done.stderr and needle in done.stderr.lower(), (
             done.stderr
         )
+
+
+def test_loss_weights_option() -> None:
+    from cmkd_med.errors import InvalidInputError
+    from cmkd_med.training.distill_cli import _loss_weights
+
+    assert _loss_weights("nce=2, mse=0.5") == {"w_nce": 2.0, "w_mse": 0.5} and _loss_weights(None) == {}
+    for bad in ("nce", "nce=x", "foo=1"):
+        with pytest.raises(InvalidInputError, match="loss-weights"):
+            _loss_weights(bad)
