@@ -22,10 +22,6 @@ class Student:
 
     def __init__(self, model: StudentModel, tokenizer: Any, spec: Any, linker: Any | None):
         self.model = model.eval()
-        # Inference only: fold the LoRA update into the base weights (peft's merge), so a forward pass costs
-        # what the bare base costs. The same outputs up to float rounding; this instance is never trained.
-        if hasattr(model.encoder, "merge_adapter"):
-            model.encoder.merge_adapter()
         self.windower = ChunkedTextEncoder(None, tokenizer, spec, ChunkingConfig())
         self.pad_id = tokenizer.pad_token_id
         self.linker = linker
