@@ -112,3 +112,25 @@ def test_index_build_then_retrieve(tmp_path: Path, capsys: pytest.CaptureFixture
     assert len(hits) == 3 and hits[0]["label"] == "BLCA"
     assert main([*args[:-1], "--modality", "variants"]) == 0
     assert "FGFR3 S249C" in capsys.readouterr().out
+    queries, out = tmp_path / "q.jsonl", tmp_path / "hits.jsonl"
+    queries.write_text(
+        json.dumps({"id": "q1", "text": NOTE_PT, "lang": "pt"})
+        + "\n"
+        + json.dumps({"id": "q2", "text": ""})
+        + "\n",
+        encoding="utf-8",
+    )
+    bulk = [
+        "retrieve",
+        "--input",
+        str(queries),
+        "--out",
+        str(out),
+        "--index",
+        str(tmp_path / "idx"),
+        "-k",
+        "2",
+    ]
+    assert main(bulk) == 1  # q2 is empty
+    rows = read_jsonl(out)
+    assert [r["id"] for r in rows] == ["q1", "q2"] and len(rows[0]["hits"]) == 2 and "error" in rows[1]
