@@ -175,10 +175,7 @@ class Pipeline:
 
     def _classify_lang(self, texts: list[str], lang: str) -> list[dict[str, Any]]:
         model = self.model(lang)
-        prediction = model.predict(texts, batch_size=self.batch_size)
-        threshold = (
-            self.abstain_threshold if self.abstain_threshold is not None else _calibrated_threshold(model)
-        )
+        prediction = model.predict(texts, batch_size=self.batch_size)  # abstains at the calibrated threshold
         linker = self.linker(lang)  # the student linked these notes already: the memo serves them again
         out = []
         for i, text in enumerate(texts):
@@ -187,6 +184,11 @@ class Pipeline:
             code = prediction.classes[int(order[0])]
             concept = self.kb.class_concept(code)
             uncertainty = float(prediction.uncertainty[i])
+            abstained = (
+                prediction.abstained[i]
+                if self.abstain_threshold is None
+                else uncertainty > self.abstain_threshold
+            )
             out.append(
                 {
                     "label": code,
@@ -202,7 +204,7 @@ class Pipeline:
                         for j in order[:TOP_K]
                     ],
                     "uncertainty": round(uncertainty, 4),
-                    "abstained": bool(uncertainty > threshold),
+                    "abstained": bool(abstained),
                     "entities": [m.to_dict(self.kb, lang) for m in linker.link(text)],
                     "lang": lang,
                 }
@@ -275,11 +277,6 @@ class _BatchMemoLinker:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._linker, name)
-
-
-def _calibrated_threshold(model: Any) -> float:
-    config = model.heads.config if hasattr(model, "heads") else model.model.config
-    return float(config.abstain_threshold)
 
 
 __all__ = ["SUPPORTED_LANGUAGES", "Pipeline", "detect_language", "pipeline"]

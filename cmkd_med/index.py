@@ -15,6 +15,7 @@ Files in the index folder: ``index.json`` (modalities, kinds, teacher), ``<modal
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,10 +110,9 @@ def build_index(
 
     if not items:
         raise DataFormatError("no items to index")
-    ids = [i.id for i in items]
-    if len(set(ids)) != len(ids):
-        dup = next(x for x in ids if ids.count(x) > 1)
-        raise DataFormatError(f"duplicate id {dup!r} in the index input")
+    repeated = [x for x, n in Counter(i.id for i in items).items() if n > 1]
+    if repeated:
+        raise DataFormatError(f"duplicate id {repeated[0]!r} in the index input")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     faiss = _faiss()

@@ -184,22 +184,33 @@ def load_encoder(spec: str | EncoderSpec) -> tuple[PreTrainedModel, PreTrainedTo
 ARCHITECTURE_KEYS = ("model_type", "hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size")
 
 
-def check_same_base(recorded: str, given: str) -> None:
-    """Fail unless ``given`` has the architecture of ``recorded`` (the base an adapter was trained on), when
-    ``recorded`` can be resolved here; LoRA weights on another base would load silently and mean nothing."""
+def base_for(recorded: str, given: str | None, hidden_size: int, remedy: str) -> str:
+    """The base-model spec to load under trained heads or adapters: ``given`` (another spec of the same
+    weights, e.g. a local copy) or else ``recorded`` (the one they were trained on). Fails, saying ``remedy``,
+    when its width is not ``hidden_size`` or — when ``recorded`` resolves here — its architecture differs:
+    weights on another base would load silently and mean nothing."""
     from cmkd_med.errors import CmkdError, DataFormatError
 
+    spec = given or recorded
+    have = _read_json(resolve(spec).path / "config.json")
+    if have.get("hidden_size") != hidden_size:
+        raise DataFormatError(
+            f"base model {spec} has hidden size {have.get('hidden_size')}; the adapter was trained on a base "
+            f"of size {hidden_size}: {remedy}"
+        )
+    if given is None or given == recorded:
+        return spec
     try:
         want = _read_json(resolve(recorded).path / "config.json")
     except CmkdError:
-        return  # the recorded base is not on this machine: nothing to compare with
-    have = _read_json(resolve(given).path / "config.json")
+        return spec  # the recorded base is not on this machine: nothing more to compare with
     differ = [k for k in ARCHITECTURE_KEYS if want.get(k) != have.get(k)]
     if differ:
         raise DataFormatError(
             f"base model {given} is not the base the adapter was trained on ({recorded}): "
-            f"{', '.join(differ)} differ; train an adapter for it instead"
+            f"{', '.join(differ)} differ; {remedy}"
         )
+    return spec
 
 
 def _valid_forms() -> str:

@@ -254,26 +254,18 @@ class StudentModel(nn.Module):
         than the one the student was distilled on."""
         from safetensors.torch import load_file
 
-        from cmkd_med.models.providers import load_encoder
+        from cmkd_med.models.providers import base_for, load_encoder
 
         folder = Path(folder)
         config = StudentConfig.load(folder)
         weights = folder / WEIGHTS_FILE
         if not weights.exists():
             raise CmkdError(f"no student weights at {weights}: run `cmkd-med distill --lang {config.lang}`")
-        if base_model is not None:
-            from cmkd_med.models.providers import check_same_base
-
-            check_same_base(config.base_model, base_model)
-            config.base_model = base_model
+        remedy = (
+            f"distill one for it with `cmkd-med distill --lang {config.lang} --base-model SPEC --out DIR`"
+        )
+        config.base_model = base_for(config.base_model, base_model, config.text_dim, remedy)
         encoder, _, _ = load_encoder(config.base_model)
-        size = encoder.config.hidden_size
-        if size != config.text_dim:
-            raise DataFormatError(
-                f"base model {config.base_model} has hidden size {size}; the adapter in {folder} was "
-                f"distilled on a base of size {config.text_dim}: distill one for this base with "
-                f"`cmkd-med distill --lang {config.lang} --base-model {config.base_model} --out DIR`"
-            )
         model = cls(config, encoder)
         state = load_file(str(weights))
         expected = set(model.trainable_state())

@@ -10,7 +10,6 @@ import numpy as np
 import torch
 
 from cmkd_med.config import DEFAULT_TEACHER_DIR
-from cmkd_med.errors import DataFormatError
 from cmkd_med.models.teacher import TeacherEnsemble, TeacherInputs, pad_chunks
 from cmkd_med.models.text_encoder import ChunkedTextEncoder
 
@@ -39,19 +38,11 @@ class Teacher:
     def load(cls, folder: str | Path | None = None, base_model: str | None = None) -> Teacher:
         """``base_model``: a provider spec of the same frozen body to load instead of the recorded one."""
         heads = TeacherEnsemble.load(folder or DEFAULT_TEACHER_DIR)
-        if base_model is not None:
-            from cmkd_med.models.providers import check_same_base
+        from cmkd_med.models.providers import base_for
 
-            check_same_base(heads.config.base_model, base_model)
-        encoder = ChunkedTextEncoder.from_spec(base_model or heads.config.base_model)
-        size = encoder.model.config.hidden_size
-        if size != heads.config.text_dim:
-            raise DataFormatError(
-                f"base model {base_model} has hidden size {size}; the teacher was "
-                f"trained on a body of size {heads.config.text_dim}: train one with `cmkd-med train-teacher "
-                f"--base-model {base_model} --out DIR`"
-            )
-        return cls(heads, encoder)
+        remedy = "train a teacher for it with `cmkd-med train-teacher --base-model SPEC --out DIR`"
+        spec = base_for(heads.config.base_model, base_model, heads.config.text_dim, remedy)
+        return cls(heads, ChunkedTextEncoder.from_spec(spec))
 
     def _inputs(
         self, chunk_vectors: list[torch.Tensor], variant_sets: Sequence[tuple[str, ...]] | None

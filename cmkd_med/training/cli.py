@@ -89,11 +89,14 @@ def translation_pairs(encoder: ChunkedTextEncoder, data_dir: str | None) -> torc
     def vectors(texts: list[str]) -> torch.Tensor:
         return torch.stack([c.mean(0) for c in encoder.encode(texts, progress=True)])
 
-    blocks = []
-    for lang in SUPPORTED_LANGUAGES[1:]:
-        rows = read_tico(lang, data_root=data_dir)
-        _log(f"embedding {len(rows)} TICO-19 dev en–{lang} pairs for the translation-pair loss")
-        blocks.append(torch.stack([vectors([en for en, _ in rows]), vectors([t for _, t in rows])], 1))
+    rows = {lang: read_tico(lang, data_root=data_dir) for lang in SUPPORTED_LANGUAGES[1:]}
+    english = list(dict.fromkeys(en for pairs in rows.values() for en, _ in pairs))  # the same side for all
+    _log(f"embedding {len(english)} TICO-19 dev English sentences and their translations (pair loss)")
+    en_vectors = dict(zip(english, vectors(english), strict=True))
+    blocks = [
+        torch.stack([torch.stack([en_vectors[en] for en, _ in pairs]), vectors([t for _, t in pairs])], 1)
+        for pairs in rows.values()
+    ]
     return torch.cat(blocks)
 
 

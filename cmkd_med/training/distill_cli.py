@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 from pathlib import Path
 
 from cmkd_med.config import DEFAULT_TEACHER_DIR, PROJECT_ROOT, adapters_dir
@@ -44,16 +43,14 @@ def cmd_distill(args: argparse.Namespace) -> int:
         max_items=args.max_items,
         n_calibration=args.n_calibration,
     )
-    config = replace(
-        DistillConfig(
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            seed=args.seed,
-            quantum=not args.no_quantum,
-            gating=not args.no_gating,
-            max_steps=args.max_steps,
-        ),
-        **_loss_weights(args.loss_weights),  # type: ignore[arg-type]
+    config = DistillConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        quantum=not args.no_quantum,
+        gating=not args.no_gating,
+        max_steps=args.max_steps,
+        **_loss_weights(args.loss_weights),  # type: ignore[arg-type]  # float weights only
     )
     try:
         report = distill_student(job, config)
