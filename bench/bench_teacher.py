@@ -35,6 +35,7 @@ def main() -> None:
     reports = load_tcga("dev")[: args.notes]
     texts = [r.text for r in reports]
     teacher = Teacher.load(args.teacher)
+    teacher.predict(texts[:2])  # warm-up: first-call allocations and lazy loading are not throughput
 
     start = time.perf_counter()
     chunks = teacher.encoder.encode(texts)

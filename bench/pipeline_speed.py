@@ -6,8 +6,11 @@ Notes: the project's dev notes in ``--lang`` (``examples/dev_notes``). The basel
 (truncated at 512 tokens), runs the bare base model (the student's e5-small body, no adapter) in batches of
 16 sorted by length, and mean-pools: the least any classifier on this base must do. The pipeline does
 everything a user gets: windowing of long notes, entity linking, the LoRA student with entity-aware
-attention, MC-dropout heads, calibrated probabilities and the result dicts. Both are warmed up once and timed
-over ``--repeats`` passes, alternating, in the same process. Peak memory is the process's peak resident set.
+attention, MC-dropout heads, calibrated probabilities and the result dicts — once with its default precision
+(``auto``: bfloat16 autocast of the encoder where the CPU computes bf16 natively, which this bench records)
+and once forced to ``float32``, the precision of the model cards' figures; how far the two agree (labels,
+largest probability difference) is measured on the same notes. All are warmed up once and timed over
+``--repeats`` passes, alternating, in the same process. Peak memory is the process's peak resident set.
 ``--demo`` also times ``cmkd-med demo`` end to end in a subprocess.
 """
 
@@ -52,6 +55,7 @@ def main() -> None:
 
     rss_start = rss_mib()
     nlp = pipeline(args.lang, batch_size=16)
+    exact = pipeline(args.lang, batch_size=16, precision="float32")
     model = nlp.model(args.lang)
     base_spec = model.model.config.base_model if hasattr(model, "model") else model.heads.config.base_model
     base, tokenizer, _ = load_encoder(base_spec)
@@ -70,10 +74,25 @@ def main() -> None:
     def full() -> None:
         nlp.classify(notes)
 
-    plain(), full()  # warm-up
-    times: dict[str, list[float]] = {"plain_transformers": [], "pipeline": []}
+    def full_fp32() -> None:
+        exact.classify(notes)
+
+    plain(), full(), full_fp32()  # warm-up
+    fast_out, exact_out = nlp.classify(notes), exact.classify(notes)
+    agreement = {
+        "labels_equal": sum(a["label"] == b["label"] for a, b in zip(fast_out, exact_out, strict=True)),
+        "notes": len(notes),
+        "max_probability_diff": round(
+            max(abs(a["probability"] - b["probability"]) for a, b in zip(fast_out, exact_out, strict=True)), 4
+        ),
+        "abstained_equal": sum(
+            a["abstained"] == b["abstained"] for a, b in zip(fast_out, exact_out, strict=True)
+        ),
+    }
+    runs = (("plain_transformers", plain), ("pipeline", full), ("pipeline_float32", full_fp32))
+    times: dict[str, list[float]] = {name: [] for name, _ in runs}
     for _ in range(args.repeats):
-        for name, fn in (("plain_transformers", plain), ("pipeline", full)):
+        for name, fn in runs:
             t = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - t)
@@ -85,6 +104,11 @@ def main() -> None:
         "notes_per_s": {k: round(len(notes) / v, 2) for k, v in best.items()},
         "seconds": {k: [round(x, 2) for x in v] for k, v in times.items()},
         "speed_ratio_pipeline_vs_plain": round(best["plain_transformers"] / best["pipeline"], 3),
+        "speed_ratio_pipeline_float32_vs_plain": round(
+            best["plain_transformers"] / best["pipeline_float32"], 3
+        ),
+        "pipeline_precision": str(model.dtype or torch.float32).replace("torch.", ""),
+        "default_vs_float32_agreement": agreement,
         "rss_mib": {
             "start": round(rss_start),
             "models_loaded": round(rss_loaded),

@@ -63,6 +63,8 @@ def main() -> None:
     teacher_en = cli("evaluate", "classify", "--lang", "en", "--data", str(dev.with_name("en.jsonl")),
                      "--no-baselines")  # fmt: skip
     results: dict = {"teacher_on_english_versions": brief(teacher_en), "variants": {}}
+    previous_path = ROOT / "bench" / "results" / f"students_{lang}.json"
+    previous = json.loads(previous_path.read_text(encoding="utf-8")) if previous_path.exists() else {}
     for variant in args.variants.split(","):
         folder = (
             ROOT / "adapters" / lang if variant == "full" else ROOT / ".cache" / "ablations" / lang / variant
@@ -75,6 +77,8 @@ def main() -> None:
                 check=True, cwd=ROOT,
             )  # fmt: skip
         train_s = time.perf_counter() - start
+        if args.skip_train:  # keep the time of the run that trained it
+            train_s = previous.get("variants", {}).get(variant, {}).get("train_seconds", float("nan"))
         baselines = variant == "full"
         flags = [] if baselines else ["--no-baselines"]
         classify = cli(

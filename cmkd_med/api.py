@@ -60,6 +60,32 @@ def detect_language(text: str) -> str:
     return codes[found]
 
 
+def _check_device(device: Any) -> str:
+    """``device`` as torch names it, after checking that torch can use it on this machine."""
+    import torch
+
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise InvalidInputError(
+            f"device {device!r} is not a torch device name ('cpu', 'cuda', 'cuda:1', 'mps')"
+        ) from None
+    usable = {
+        "cpu": lambda: True,
+        "cuda": lambda: (
+            torch.cuda.is_available() and (parsed.index is None or parsed.index < torch.cuda.device_count())
+        ),
+        "mps": lambda: torch.backends.mps.is_available(),
+    }
+    if parsed.type not in usable:
+        raise InvalidInputError(f"device {device!r}: supported kinds are cpu, cuda and mps")
+    if not usable[parsed.type]():
+        raise InvalidInputError(
+            f"device {device!r} is not available on this machine (torch sees none); use 'cpu'"
+        )
+    return str(parsed)
+
+
 def pipeline(lang: str = "auto", **options: Any) -> Pipeline:
     """A :class:`Pipeline` for ``lang`` (``en``, ``pt``, ``hi``, ``sw``, their ISO 639-2 aliases, or
     ``auto``); ``options`` as :class:`Pipeline` takes them."""
@@ -68,7 +94,10 @@ def pipeline(lang: str = "auto", **options: Any) -> Pipeline:
 
 class Pipeline:
     """Options: ``adapter``, a trained adapter folder (for one language); ``base_model``, a provider spec of
-    the same base weights (e.g. a local copy); ``device`` (``cpu``); ``batch_size``; ``abstain_threshold``,
+    the same base weights (e.g. a local copy); ``device`` (``cpu``, the default, or a torch device such as
+    ``cuda`` / ``cuda:1`` / ``mps`` that torch can use here); ``precision`` of the encoder's forward:
+    ``auto`` (the default: bfloat16 where the hardware computes it natively, else float32), ``float32``
+    (what the model cards' figures were measured with) or ``bfloat16``; ``batch_size``; ``abstain_threshold``,
     the uncertainty above which a prediction abstains (default: the one calibrated on held-out data);
     ``index``, a folder from ``cmkd-med index build`` for :meth:`retrieve`."""
 
@@ -79,6 +108,7 @@ class Pipeline:
         adapter: str | Path | None = None,
         base_model: str | None = None,
         device: str = "cpu",
+        precision: str = "auto",
         batch_size: int = 16,
         abstain_threshold: float | None = None,
         index: str | Path | None = None,
@@ -92,8 +122,10 @@ class Pipeline:
             )
         if adapter is not None and not Path(adapter).is_dir():
             raise InvalidInputError(f"no adapter folder at {adapter}")
-        if device != "cpu":
-            raise InvalidInputError(f"device {device!r}: this release runs on 'cpu' only")
+        device = _check_device(device)
+        from cmkd_med.models.text_encoder import autocast_dtype
+
+        autocast_dtype(precision, device)  # a bad value fails here, not at the first note
         if not isinstance(batch_size, int) or batch_size < 1:
             raise InvalidInputError(f"batch_size must be a positive integer, got {batch_size!r}")
         if abstain_threshold is not None and not 0.0 <= float(abstain_threshold) <= 1.0:
@@ -101,6 +133,7 @@ class Pipeline:
         self.adapter = Path(adapter) if adapter is not None else None
         self.base_model = base_model
         self.device = device
+        self.precision = precision
         self.batch_size = batch_size
         self.abstain_threshold = abstain_threshold
         self._index_path = index
@@ -125,10 +158,10 @@ class Pipeline:
             from cmkd_med.models.teacher_runtime import Teacher
 
             if lang == "en":
-                self._models[lang] = Teacher.load(self.adapter, base_model=self.base_model)
+                model: Any = Teacher.load(self.adapter, base_model=self.base_model)
             else:
-                where = self.adapter or lang
-                self._models[lang] = Student.load(where, self.linker(lang), base_model=self.base_model)
+                model = Student.load(self.adapter or lang, self.linker(lang), base_model=self.base_model)
+            self._models[lang] = model.to(self.device, self.precision)
         return self._models[lang]
 
     def linker(self, lang: str) -> Any:

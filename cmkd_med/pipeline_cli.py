@@ -17,6 +17,8 @@ def _pipeline(args: argparse.Namespace, index: str | None = None) -> Any:
         args.lang,
         adapter=args.adapter,
         base_model=args.base_model,
+        device=args.device,
+        precision=args.precision,
         batch_size=args.batch_size,
         abstain_threshold=args.abstain_threshold,
         index=index,
@@ -139,6 +141,13 @@ def _common(p: argparse.ArgumentParser, what: str = "note") -> None:
     p.add_argument("--adapter", help="adapter folder to use instead of adapters/<lang> (one language)")
     p.add_argument("--base-model", help="provider spec of the same base weights (e.g. a local copy)")
     p.add_argument("--batch-size", type=int, default=16, help="notes per batch (default 16)")
+    p.add_argument("--device", default="cpu", help="torch device: cpu (default), cuda, cuda:1, mps")
+    p.add_argument(
+        "--precision",
+        choices=("auto", "float32", "bfloat16"),
+        default="auto",
+        help="encoder precision; auto (default): bfloat16 where the hardware has it natively, else float32",
+    )
     p.add_argument(
         "--abstain-threshold",
         type=float,

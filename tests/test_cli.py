@@ -85,6 +85,7 @@ def test_export_ttl_and_sparql(tmp_path: Path, capsys: pytest.CaptureFixture[str
         (["evaluate", "link", "--lang", "en", "--data", "/nonexistent/file.jsonl"], "no such file"),
         (["ontology", "sparql", "SELEC nothing"], "SPARQL syntax error"),
         (["train-teacher", "--data-dir", "/nonexistent/data"], "data file not found"),
+        (["train-teacher", "--lexical-weight", "1.5"], "must be in"),
         (["train-teacher", "--base-model", "hf:nobody/not-cached"], "not in the local Hugging Face cache"),
         (["evaluate", "classify", "--lang", "pt", "--data", "/nonexistent.jsonl"], "no such file"),
         (["evaluate", "classify", "--lang", "xx", "--data", "/nonexistent.jsonl"], "supported"),

@@ -74,6 +74,47 @@ def test_single_note_gives_a_dict_and_bad_notes_fail_clearly(nlp: Pipeline) -> N
             nlp.classify(bad)  # type: ignore[arg-type]
 
 
+def test_device_option(results: dict[str, dict[str, Any]]) -> None:
+    import torch
+
+    bad_devices = [("gpu", "not a torch device"), ("cuda:x", "not a torch device"), (None, "not a torch")]
+    for bad, message in [*bad_devices, ("meta", "supported kinds")]:
+        with pytest.raises(InvalidInputError, match=message):
+            pipeline("pt", device=bad)
+    if not torch.cuda.is_available():
+        with pytest.raises(InvalidInputError, match="not available on this machine"):
+            pipeline("pt", device="cuda")
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])  # the GPU path where there is one
+    for device in devices:
+        nlp = pipeline("auto", device=device)
+        for lang in ("en", "pt"):
+            got = nlp.classify(NOTES[lang])
+            assert got["label"] == results[lang]["label"]
+            assert got["probability"] == pytest.approx(results[lang]["probability"], abs=1e-3)
+
+
+def test_precision_option(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from cmkd_med.models import text_encoder
+
+    assert text_encoder.autocast_dtype("float32", "cpu") is None
+    assert text_encoder.autocast_dtype("bfloat16", "cpu") is torch.bfloat16
+    for native in (True, False):  # auto follows the hardware probe
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda native=native: native)
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+        assert text_encoder.autocast_dtype("auto", "cpu") is (torch.bfloat16 if native else None)
+    with pytest.raises(InvalidInputError, match="precision 'half'"):
+        pipeline("pt", precision="half")
+    exact, fast = pipeline("auto", precision="float32"), pipeline("auto", precision="bfloat16")
+    for lang in ("en", "pt"):
+        a, b = exact.classify(NOTES[lang]), fast.classify(NOTES[lang])
+        assert a["label"] == b["label"]
+        assert a["probability"] == pytest.approx(b["probability"], abs=0.02)
+    assert exact.model("pt").dtype is None and exact.model("en").encoder.dtype is None
+    assert fast.model("pt").dtype is torch.bfloat16 and fast.model("en").encoder.dtype is torch.bfloat16
+
+
 def test_abstention_threshold_option() -> None:
     strict, lenient = pipeline("pt", abstain_threshold=0.0), pipeline("pt", abstain_threshold=1.0)
     assert strict.classify(NOTES["pt"])["abstained"] is True

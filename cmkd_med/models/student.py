@@ -220,6 +220,16 @@ class StudentModel(nn.Module):
         z = self.text_proj(self.dropout(self.text_pool(chunks, chunk_mask)))
         return z, self.classifier(self.dropout(z))
 
+    def mc_logits(self, chunks: torch.Tensor, chunk_mask: torch.Tensor, samples: int) -> torch.Tensor:
+        """Class logits (S, B, C) of ``samples`` passes of :meth:`heads` (MC dropout when dropout is on).
+
+        The window pooling has no dropout, so it runs once; the samples then go through the projection and
+        classifier as one (S·B)-row batch instead of S small calls (about an eighth of classify time)."""
+        pooled = self.text_pool(chunks, chunk_mask)  # (B, H)
+        rows = pooled.repeat(samples, 1)  # (S·B, H), sample-major
+        logits = self.classifier(self.dropout(self.text_proj(self.dropout(rows))))
+        return logits.view(samples, len(pooled), -1)
+
     def forward(
         self,
         inputs: torch.Tensor,

@@ -14,7 +14,7 @@ from cmkd_med.languages import normalize_lang
 from cmkd_med.models.student import MAX_CONCEPTS, StudentModel
 from cmkd_med.models.teacher import enable_mc_dropout, pad_chunks
 from cmkd_med.models.teacher_runtime import Prediction
-from cmkd_med.models.text_encoder import ChunkedTextEncoder, ChunkingConfig
+from cmkd_med.models.text_encoder import ChunkedTextEncoder, ChunkingConfig, autocast, autocast_dtype
 
 
 class Student:
@@ -28,6 +28,18 @@ class Student:
         self.classes = list(model.config.classes)
         self.lang = model.config.lang
         self._concept_index = {c: i for i, c in enumerate(model.config.concepts)}
+        self.dtype: torch.dtype | None = None  # autocast dtype of the encoder (None: float32)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def to(self, device: str | torch.device, precision: str = "float32") -> Student:
+        """Run the model on ``device`` (inputs are moved there, results come back to the CPU), its encoder
+        under ``precision`` (:func:`~cmkd_med.models.text_encoder.autocast_dtype`; the heads stay float32)."""
+        self.model.to(device)
+        self.dtype = autocast_dtype(precision, device)
+        return self
 
     @classmethod
     def load(cls, where: str | Path, linker: Any | None = None, base_model: str | None = None) -> Student:
@@ -40,6 +52,11 @@ class Student:
         if not folder.is_dir():
             folder = adapters_dir() / normalize_lang(str(where))
         model = StudentModel.load(folder, base_model)
+        # Loaded for inference only (training builds its Student around the live model instead): fold the
+        # LoRA update into the base weights (peft's merge), so a forward pass costs what the bare base costs;
+        # the same outputs up to float rounding.
+        if hasattr(model.encoder, "merge_adapter"):
+            model.encoder.merge_adapter()
         _, tokenizer, spec = load_encoder(model.config.base_model)
         if linker is None and model.config.entity_attention:
             linker = get_linker(model.config.lang)
@@ -66,7 +83,9 @@ class Student:
         vectors = torch.zeros(len(flat), self.model.config.text_dim)
         for start in range(0, len(order), batch_size):
             rows = order[start : start + batch_size]
-            vectors[rows] = self.model.encode_windows(*collate(enc, rows, self.pad_id))
+            batch = (t.to(self.device) for t in collate(enc, rows, self.pad_id))
+            with autocast(self.device, self.dtype):
+                vectors[rows] = self.model.encode_windows(*batch).float().cpu()
         out, cursor = [], 0
         for ws in windows:
             out.append(vectors[cursor : cursor + len(ws)])
@@ -77,16 +96,14 @@ class Student:
     def heads_probs(self, chunks: list[torch.Tensor], mc_samples: int | None = None) -> np.ndarray:
         """Calibrated MC-dropout class probabilities (N, C) from chunk vectors."""
         samples = mc_samples or self.model.config.mc_samples
-        padded, mask = pad_chunks(chunks)
+        padded, mask = (t.to(self.device) for t in pad_chunks(chunks))
         torch.manual_seed(0)  # the same dropout masks for the same input, run to run
         if samples > 1:
             enable_mc_dropout(self.model)
         t = self.model.config.temperature
-        probs = torch.stack(
-            [torch.softmax(self.model.heads(padded, mask)[1] / t, -1) for _ in range(samples)]
-        ).mean(0)
+        probs = torch.softmax(self.model.mc_logits(padded, mask, samples) / t, -1).mean(0)
         self.model.eval()
-        return probs.numpy()
+        return probs.cpu().numpy()
 
     def predict(
         self, texts: Sequence[str], batch_size: int = 32, mc_samples: int | None = None
@@ -113,6 +130,6 @@ class Student:
         out = []
         chunks = self.chunk_vectors(texts, batch_size)
         for s in range(0, len(texts), batch_size):
-            padded, mask = pad_chunks(chunks[s : s + batch_size])
-            out.append(torch.nn.functional.normalize(self.model.heads(padded, mask)[0], dim=-1))
+            padded, mask = (t.to(self.device) for t in pad_chunks(chunks[s : s + batch_size]))
+            out.append(torch.nn.functional.normalize(self.model.heads(padded, mask)[0], dim=-1).cpu())
         return torch.cat(out) if out else torch.zeros(0, self.model.config.shared_dim)

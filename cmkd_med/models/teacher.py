@@ -9,7 +9,8 @@
   classification: no image features paired with cancer types exist to train that on (see the model card).
 
 Uncertainty: a small deep ensemble of heads (Lakshminarayanan et al. 2017), each with MC dropout (Gal &
-Ghahramani 2016), calibrated by temperature scaling. Member 0 defines the teacher space that students are
+Ghahramani 2016), pooled with a lexical expert over the report text (:mod:`cmkd_med.models.lexical`) and
+calibrated by temperature scaling. Member 0 defines the teacher space that students are
 distilled into and retrieval uses; the ensemble only sharpens the class probabilities and their uncertainty.
 """
 
@@ -46,6 +47,7 @@ class TeacherConfig:
     abstain_threshold: float = 1.0  # uncertainty above which classify abstains (chosen on calibration split)
     mc_samples: int = 20  # dropout samples at inference
     n_members: int = 1  # deep-ensemble members (Lakshminarayanan et al. 2017); member 0 defines the space
+    lexical_weight: float = 0.0  # weight of the lexical expert in the class-probability pool (0: none)
 
     def save(self, folder: Path) -> None:
         save_config(self, folder)

@@ -10,13 +10,16 @@ import numpy as np
 import torch
 
 from cmkd_med.config import DEFAULT_TEACHER_DIR
+from cmkd_med.models.lexical import LexicalExpert, pool
 from cmkd_med.models.teacher import TeacherEnsemble, TeacherInputs, pad_chunks
-from cmkd_med.models.text_encoder import ChunkedTextEncoder
+from cmkd_med.models.text_encoder import ChunkedTextEncoder, autocast_dtype
 
 
 @dataclass
 class Prediction:
-    probs: np.ndarray  # (N, C) calibrated MC-dropout probabilities
+    probs: (
+        np.ndarray
+    )  # (N, C) calibrated probabilities (MC dropout; the teacher's pooled with its lexical expert)
     uncertainty: np.ndarray  # (N,) 1 - max probability
     abstained: np.ndarray  # (N,) bool
     classes: list[str]
@@ -29,20 +32,33 @@ class Prediction:
 class Teacher:
     """``Teacher.load().predict(["report text", ...])``; ``embed_text`` gives teacher-space vectors."""
 
-    def __init__(self, heads: TeacherEnsemble, encoder: ChunkedTextEncoder):
+    def __init__(
+        self, heads: TeacherEnsemble, encoder: ChunkedTextEncoder, lexical: LexicalExpert | None = None
+    ):
         self.heads = heads
         self.encoder = encoder
+        self.lexical = lexical  # pooled into the class probabilities when the config gives it a weight
         self.classes = list(heads.config.classes)
+
+    def to(self, device: str | torch.device, precision: str = "float32") -> Teacher:
+        """Run the frozen body on ``device`` under ``precision``
+        (:func:`~cmkd_med.models.text_encoder.autocast_dtype`); the heads are small and stay on the CPU in
+        float32, with the window vectors, which the encoder brings back."""
+        self.encoder.model.to(device)
+        self.encoder.dtype = autocast_dtype(precision, device)
+        return self
 
     @classmethod
     def load(cls, folder: str | Path | None = None, base_model: str | None = None) -> Teacher:
         """``base_model``: a provider spec of the same frozen body to load instead of the recorded one."""
-        heads = TeacherEnsemble.load(folder or DEFAULT_TEACHER_DIR)
+        folder = Path(folder or DEFAULT_TEACHER_DIR)
+        heads = TeacherEnsemble.load(folder)
         from cmkd_med.models.providers import base_for
 
         remedy = "train a teacher for it with `cmkd-med train-teacher --base-model SPEC --out DIR`"
         spec = base_for(heads.config.base_model, base_model, heads.config.text_dim, remedy)
-        return cls(heads, ChunkedTextEncoder.from_spec(spec))
+        lexical = LexicalExpert.load(folder) if heads.config.lexical_weight > 0 else None
+        return cls(heads, ChunkedTextEncoder.from_spec(spec), lexical)
 
     def _inputs(
         self, chunk_vectors: list[torch.Tensor], variant_sets: Sequence[tuple[str, ...]] | None
@@ -68,6 +84,8 @@ class Teacher:
             sets = variant_sets[start : start + batch_size] if variant_sets is not None else None
             probs.append(self.heads.predict_proba(self._inputs(vectors[start : start + batch_size], sets)))
         p = torch.cat(probs).numpy() if probs else np.zeros((0, len(self.classes)))
+        if self.lexical is not None and len(p):
+            p = pool(p, self.lexical.predict_proba(list(texts)), self.heads.config.lexical_weight)
         uncertainty = 1.0 - p.max(1) if len(p) else np.zeros(0)
         return Prediction(p, uncertainty, uncertainty > self.heads.config.abstain_threshold, self.classes)
 

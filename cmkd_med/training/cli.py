@@ -7,7 +7,6 @@ import hashlib
 import json
 import re
 import sys
-from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,13 +27,17 @@ def cmd_train_teacher(args: argparse.Namespace) -> int:
 
     from cmkd_med.config import data_path
     from cmkd_med.data.histo import TISSUE_DESCRIPTIONS, load_histolearn, stratified_split
+    from cmkd_med.data.tcga import load_tcga
     from cmkd_med.data.variants import load_variant_catalog
+    from cmkd_med.errors import InvalidInputError
     from cmkd_med.models.providers import resolve
     from cmkd_med.models.teacher import UNK, TeacherConfig
     from cmkd_med.models.text_encoder import ChunkedTextEncoder
     from cmkd_med.training.embed_cache import embed_split
     from cmkd_med.training.teacher import TrainConfig, seed_everything, train_teacher
 
+    if not 0.0 <= args.lexical_weight < 1.0:
+        raise InvalidInputError(f"--lexical-weight must be in [0, 1), got {args.lexical_weight}")
     resolve(args.base_model)  # fail before any work on a model that is not there
     data_path("tcga_reports", "train.tsv", data_root=args.data_dir)
     torch.set_num_threads(args.threads or torch.get_num_threads())
@@ -59,18 +62,22 @@ def cmd_train_teacher(args: argparse.Namespace) -> int:
         variant_vocab=[UNK, *catalog.vocabulary],
         n_members=args.members,
     )
-    config = TrainConfig(epochs=args.epochs, seed=args.seed)
+    config = TrainConfig(epochs=args.epochs, seed=args.seed, lexical_weight=args.lexical_weight)
     # a checkpoint resumes only the run that wrote it: same base model, members and training settings
-    settings = hashlib.sha256(json.dumps([asdict(config), args.members]).encode()).hexdigest()[:10]
+    settings = hashlib.sha256(json.dumps([config.training_settings(), args.members]).encode()).hexdigest()[
+        :10
+    ]
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{args.base_model}_{settings}")
     checkpoint = cache_dir() / "checkpoints" / f"teacher_{slug}.pt"
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
     if args.fresh and checkpoint.exists():
         checkpoint.unlink()
     out = Path(args.out)
+    texts = {r.report_id: r.text for r in load_tcga("train", data_root=args.data_dir)}
     report = train_teacher(
-        train, out, model_config, config, catalog, histo, checkpoint, pairs, progress=True, log=_log
-    )
+        train, out, model_config, config, catalog, histo, checkpoint, pairs,
+        texts=[texts[i] for i in train.ids], progress=True, log=_log,
+    )  # fmt: skip
     _log(
         f"saved to {out} (best epoch {report['best_epoch']}, T={report['temperature']}, "
         f"abstain above uncertainty {report['abstain_threshold']})"
@@ -114,6 +121,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, default=30, help="training epochs (early stopping keeps the best)")
     p.add_argument("--seed", type=int, default=13, help="random seed (deterministic on CPU)")
     p.add_argument("--members", type=int, default=5, help="deep-ensemble members (default 5)")
+    p.add_argument(
+        "--lexical-weight",
+        type=float,
+        default=0.5,
+        help="weight of the TF-IDF lexical expert in the class-probability pool (default 0.5; 0: none)",
+    )
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
     p.add_argument("--fresh", action="store_true", help="ignore a checkpoint of an interrupted run")
     p.set_defaults(func=cmd_train_teacher)

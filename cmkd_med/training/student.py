@@ -288,7 +288,7 @@ def distill_student(
         torch.manual_seed(config.seed)
         enable_mc_dropout(model)
         with torch.no_grad():
-            logits = [model.heads(padded, mask)[1] for _ in range(model_config.mc_samples)]
+            logits = list(model.mc_logits(padded, mask, model_config.mc_samples))
         model.eval()
         cal = calibrate(logits, torch.tensor(y), 0.98, 0.10)
         model_config.temperature, model_config.abstain_threshold = cal.temperature, cal.abstain_threshold

@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -65,8 +65,19 @@ class TrainConfig:
     w_translation: float = 1.0  # InfoNCE on translation pairs (0 turns it off)
     translation_batch: int = 48  # pairs per step
     translation_temperature: float = 0.07
-    target_selective_accuracy: float = 0.98
-    max_abstain: float = 0.10
+    lexical_weight: float = (
+        0.5  # lexical expert in the class-probability pool (equal weights; 0 turns it off)
+    )
+    # The issue's target is selective accuracy >= 0.98 at <= 10 % abstention on dev. The calibration split
+    # is small (~530 reports), so its threshold is chosen with a margin on both: 0.99 within 9 %.
+    target_selective_accuracy: float = 0.99
+    max_abstain: float = 0.09
+
+    def training_settings(self) -> dict[str, Any]:
+        """The settings that shape the neural members' training (what a checkpoint must match); the
+        calibration and pooling settings above are applied after training."""
+        skip = {"lexical_weight", "target_selective_accuracy", "max_abstain"}
+        return {k: v for k, v in asdict(self).items() if k not in skip}
 
 
 def patient_of(report_id: str) -> str:
@@ -250,15 +261,23 @@ class Calibration:
 
 
 def calibrate(
-    logits: list[torch.Tensor], y: torch.Tensor, target_accuracy: float, max_abstain: float
+    logits: list[torch.Tensor],
+    y: torch.Tensor,
+    target_accuracy: float,
+    max_abstain: float,
+    lexical: np.ndarray | None = None,
+    lexical_weight: float = 0.0,
 ) -> Calibration:
     """Temperature and abstention threshold from MC-dropout logit samples (each (N, C)) on held-out rows:
-    T minimises the NLL of the mean tempered softmax, then the threshold is chosen for ``target_accuracy``
-    on the rows kept with at most ``max_abstain`` abstained."""
+    T minimises the NLL of the mean tempered softmax (pooled with the ``lexical`` expert's (N, C)
+    probabilities when given), then the threshold is chosen for ``target_accuracy`` on the rows kept with
+    at most ``max_abstain`` abstained."""
     from cmkd_med.evaluation.metrics import choose_threshold, expected_calibration_error
+    from cmkd_med.models.lexical import pool
 
     def probs_at(t: float) -> torch.Tensor:
-        return torch.stack([torch.softmax(lg / t, -1) for lg in logits]).mean(0)
+        neural = torch.stack([torch.softmax(lg / t, -1) for lg in logits]).mean(0)
+        return torch.from_numpy(pool(neural.numpy(), lexical, lexical_weight))
 
     temperature = fit_temperature(probs_at, y)
     probs = probs_at(temperature)
@@ -283,11 +302,13 @@ def train_teacher(
     histo: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
     checkpoint_path: Path | None = None,
     pairs: torch.Tensor | None = None,
+    texts: Sequence[str] | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Train each ensemble member (early-stopped on the calibration split), calibrate the ensemble and
-    save it into ``out_dir``; returns a report."""
+    """Train each ensemble member (early-stopped on the calibration split), fit the lexical expert on the
+    same rows' ``texts`` (aligned with ``train.ids``; none: no lexical expert), calibrate the pool and save
+    it into ``out_dir``; returns a report."""
     calib = calibration_mask(train.ids, config.calib_fraction)
     fit_rows, calib_rows = np.where(~calib)[0], np.where(calib)[0]
     ensemble = TeacherEnsemble(model_config)
@@ -312,16 +333,31 @@ def train_teacher(
         for _ in range(model_config.mc_samples)
     ]
 
-    calibration = calibrate(logits, y_calib, config.target_selective_accuracy, config.max_abstain)
+    lexical, lexical_calib, weight = None, None, 0.0
+    if texts is not None and config.lexical_weight > 0:
+        from cmkd_med.models.lexical import LexicalExpert
+
+        log("fitting the lexical expert (TF-IDF + logistic regression) on the same training rows")
+        lexical = LexicalExpert.fit(
+            [texts[i] for i in fit_rows], [train.labels[i] for i in fit_rows], model_config.classes
+        )
+        lexical_calib, weight = lexical.predict_proba([texts[i] for i in calib_rows]), config.lexical_weight
+    calibration = calibrate(
+        logits, y_calib, config.target_selective_accuracy, config.max_abstain, lexical_calib, weight
+    )
+    model_config.lexical_weight = weight
     model_config.temperature = calibration.temperature
     model_config.abstain_threshold = calibration.abstain_threshold
     ece_before, ece_after = calibration.ece_before, calibration.ece_after
     ensemble.save(out_dir)
+    if lexical is not None:
+        lexical.save(out_dir)
     report = {
         "train_reports": len(fit_rows),
         "calibration_reports": len(calib_rows),
         "members": len(members),
         "best_epoch": [x["best_epoch"] for x in members],
+        "lexical_weight": weight,
         "temperature": round(model_config.temperature, 4),
         "abstain_threshold": round(model_config.abstain_threshold, 4),
         "calibration_ece_before": round(ece_before, 4),

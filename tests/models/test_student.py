@@ -129,3 +129,40 @@ def test_a_base_of_another_width_keeps_only_the_teachers_classifier(tiny_models:
         model.init_from_teacher(state, torch.zeros(1, 8))
     wide = {k: v for k, v in state.items() if not k.startswith("text_")}
     assert model.init_from_teacher(wide, torch.zeros(1, 8)) == ["classifier"]
+
+
+def test_batched_mc_samples_are_the_heads_sampled(tiny_models: tuple[Path, Path]) -> None:
+    model, windower = _student(tiny_models)
+    chunks, mask = pad_chunks(windower.encode(["carcinoma urotelial", "adenocarcinoma of the lung lobe"]))
+    with torch.no_grad():
+        off = model.mc_logits(chunks, mask, 4)  # dropout off: every sample is the plain heads' output
+        assert off.shape == (4, 2, len(model.config.classes))
+        assert torch.allclose(off, model.heads(chunks, mask)[1].expand(4, -1, -1), atol=1e-6)
+        from cmkd_med.models.teacher import enable_mc_dropout
+
+        enable_mc_dropout(model)
+        torch.manual_seed(0)
+        on = model.mc_logits(chunks, mask, 4)
+        model.eval()
+    assert not torch.allclose(on[0], on[1])  # each sample draws its own dropout masks
+
+
+def test_runtime_load_merges_lora_without_changing_outputs(
+    tiny_models: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from cmkd_med.models.student_runtime import Student
+
+    model, windower = _student(tiny_models, entity=False)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.add_(0.05 * torch.randn_like(p))  # a non-zero LoRA update to merge
+    model.save(tmp_path)
+    unmerged = StudentModel.load(tmp_path).eval()
+    runtime = Student.load(tmp_path)
+    assert any(getattr(m, "merged", False) for m in runtime.model.modules())
+    ids, mask, cids, cmask = _batch(windower, ["carcinoma urotelial de alto grau"], [[]])
+    with torch.no_grad():
+        a = unmerged.encode_windows(ids, mask, cids, cmask)
+        b = runtime.model.encode_windows(ids, mask, cids, cmask)
+    assert torch.allclose(a, b, atol=1e-5)
