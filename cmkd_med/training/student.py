@@ -67,7 +67,11 @@ def _file_digest(path: Path) -> str:
 
 
 def teacher_targets(teacher: Any, texts: Sequence[str], progress: bool) -> Targets:
-    """The teacher's raw shared-space embedding (member 0, dropout off) and calibrated ensemble probs."""
+    """The teacher's raw shared-space embedding (member 0, dropout off) and calibrated class probabilities:
+    the ensemble's (dropout off), pooled with its lexical expert on the same text as :meth:`Teacher.predict`
+    pools them."""
+    from cmkd_med.models.lexical import pool
+
     heads = teacher.heads.eval()
     embs, probs = [], []
     from tqdm import tqdm
@@ -77,7 +81,9 @@ def teacher_targets(teacher: Any, texts: Sequence[str], progress: bool) -> Targe
         chunks, mask = pad_chunks(teacher.encoder.encode(list(texts[s : s + batch])))
         with torch.no_grad():
             embs.append(heads.embed_text(chunks, mask))
-            probs.append(heads.predict_proba(TeacherInputs(chunks, mask), mc_samples=1))
+            neural = heads.predict_proba(TeacherInputs(chunks, mask), mc_samples=1).numpy()
+        lexical = teacher.lexical.predict_proba(list(texts[s : s + batch])) if teacher.lexical else None
+        probs.append(torch.from_numpy(pool(neural, lexical, heads.config.lexical_weight)).float())
     return Targets(torch.cat(embs), torch.cat(probs))
 
 
@@ -173,7 +179,13 @@ def distill_student(
         corpus = corpus.subsample(job.max_items, config.seed)
     log(f"corpus: {len(corpus.items)} items from {len(corpus.sources)} English sources {corpus.counts()}")
     weights_digest = _file_digest(job.teacher_dir / "teacher.safetensors")
-    teacher_key = _digest(weights_digest, corpus.sources)
+    # the targets depend on the weights, the calibration (config.json) and the lexical expert
+    teacher_files = [
+        _file_digest(f) for f in sorted(job.teacher_dir.glob("*.json")) if f.name != "training_report.json"
+    ]
+    lexical = job.teacher_dir / "lexical.safetensors"
+    teacher_key = _digest(weights_digest, teacher_files, _file_digest(lexical) if lexical.exists() else None,
+                          corpus.sources)  # fmt: skip
     targets_path = cache_root(job.lang) / f"targets_{teacher_key}.safetensors"
     if rank == 0:
         targets = _cached_targets(targets_path, lambda: teacher_targets(teacher, corpus.sources, progress))

@@ -173,3 +173,36 @@ def test_loss_weights_option() -> None:
     for bad in ("nce", "nce=x", "foo=1"):
         with pytest.raises(InvalidInputError, match="loss-weights"):
             _loss_weights(bad)
+
+
+def test_teacher_targets_pool_the_lexical_expert_like_the_teacher_does() -> None:
+    from cmkd_med.models.lexical import pool
+    from cmkd_med.models.teacher import TeacherConfig, TeacherEnsemble
+    from cmkd_med.training.student import teacher_targets
+
+    torch.manual_seed(0)
+    heads = TeacherEnsemble(
+        TeacherConfig(text_dim=8, shared_dim=4, classes=["A", "B", "C"], lexical_weight=0.5)
+    )
+    vectors = {"uma nota": torch.randn(2, 8), "outra nota": torch.randn(1, 8)}
+
+    class Encoder:
+        def encode(self, texts: list[str]) -> list[torch.Tensor]:
+            return [vectors[t] for t in texts]
+
+    class Lexical:
+        def predict_proba(self, texts: list[str]) -> np.ndarray:
+            return np.array([[0.98, 0.01, 0.01] if t == "uma nota" else [0.01, 0.01, 0.98] for t in texts])
+
+    class Teacher:
+        encoder, lexical = Encoder(), Lexical()
+
+    Teacher.heads = heads
+    texts = ["uma nota", "outra nota"]
+    targets = teacher_targets(Teacher(), texts, progress=False)
+    Teacher.lexical = None  # type: ignore[assignment]
+    neural = teacher_targets(Teacher(), texts, progress=False)
+    expected = pool(neural.probs.numpy(), Lexical().predict_proba(texts), 0.5)
+    np.testing.assert_allclose(targets.probs.numpy(), expected, rtol=1e-5)
+    assert targets.probs.argmax(1).tolist() == [0, 2]  # the confident lexical expert moved the targets
+    assert torch.equal(targets.embedding, neural.embedding)  # the space is the neural heads' alone
