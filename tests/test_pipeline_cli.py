@@ -27,6 +27,10 @@ def test_classify_one_note_as_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["classify", NOTE_PT, "--lang", "pt", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["label"] == "BLCA" and result["lang"] == "pt"
+    args = ["classify", NOTE_PT, "--lang", "pt", "--json", "--device", "cpu", "--precision", "float32"]
+    assert main(args) == 0
+    exact = json.loads(capsys.readouterr().out)
+    assert exact["label"] == "BLCA" and exact["probability"] == pytest.approx(result["probability"], abs=0.02)
 
 
 def test_user_errors_are_one_line_and_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -34,8 +38,9 @@ def test_user_errors_are_one_line_and_exit_2(capsys: pytest.CaptureFixture[str],
     assert main(["classify", "nota", "--lang", "xx"]) == 2
     assert main(["classify", "--lang", "pt", "--input", str(tmp_path / "missing.jsonl"), "--out", "o"]) == 2
     assert main(["retrieve", "query", "--lang", "pt", "--index", str(tmp_path)]) == 2
+    assert main(["classify", "nota", "--lang", "pt", "--device", "gpu"]) == 2
     err = capsys.readouterr().err
-    assert err.count("cmkd-med: error:") == 4 and "Traceback" not in err
+    assert err.count("cmkd-med: error:") == 5 and "Traceback" not in err and "not a torch device" in err
 
 
 def test_bulk_summarize_with_bad_rows(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
