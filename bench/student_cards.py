@@ -72,7 +72,8 @@ def card(lang: str, r: dict) -> str:
         "```",
         "",
         "Losses (one module each in `cmkd_med/losses/`): feature MSE and InfoNCE to the teacher's embedding of the "
-        "English source; KL to the teacher's calibrated class distribution (neural heads pooled with its lexical expert, as `Teacher.predict` gives it) at T = 2, scaled by T²; cross-entropy "
+        "English source; KL to the teacher's calibrated class distribution (neural heads pooled with its "
+        "lexical expert, as `Teacher.predict` gives it) at T = 2, scaled by T²; cross-entropy "
         "on report windows' labels; the 4-qubit quantum fidelity loss (data re-uploading circuit, with a "
         "repulsion term on non-matching pairs). Uncertainty gating: a report window teaches only when the "
         f"teacher's confidence on its English source is ≥ {report['config']['gate_threshold']}; "

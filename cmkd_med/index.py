@@ -27,9 +27,8 @@ from cmkd_med.errors import DataFormatError, DataNotFoundError, InvalidInputErro
 from cmkd_med.text import validate_text
 
 MODALITIES = ("text", "variants", "image")
-HNSW_FROM = (
-    50_000  # below this an exact scan takes ~13 ms per query or less on 2 cores (bench/index_search.py)
-)
+# below this an exact scan takes ~13 ms per query or less on 2 cores (bench/index_search.py)
+HNSW_FROM = 50_000
 HNSW_M = 32  # graph degree
 HNSW_EF_SEARCH = 256  # search breadth (bench/index_search.py: recall@10 vs exact at 10k and 100k items)
 PREVIEW_CHARS = 200

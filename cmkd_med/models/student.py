@@ -217,7 +217,10 @@ class StudentModel(nn.Module):
 
     def heads(self, chunks: torch.Tensor, chunk_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(embedding (B, D) in the teacher space, class logits (B, C)) from chunk vectors (B, K, H)."""
-        z = self.text_proj(self.dropout(self.text_pool(chunks, chunk_mask)))
+        return self._project(self.text_pool(chunks, chunk_mask))
+
+    def _project(self, pooled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        z = self.text_proj(self.dropout(pooled))
         return z, self.classifier(self.dropout(z))
 
     def mc_logits(self, chunks: torch.Tensor, chunk_mask: torch.Tensor, samples: int) -> torch.Tensor:
@@ -226,8 +229,7 @@ class StudentModel(nn.Module):
         The window pooling has no dropout, so it runs once; the samples then go through the projection and
         classifier as one (S·B)-row batch instead of S small calls (about an eighth of classify time)."""
         pooled = self.text_pool(chunks, chunk_mask)  # (B, H)
-        rows = pooled.repeat(samples, 1)  # (S·B, H), sample-major
-        logits = self.classifier(self.dropout(self.text_proj(self.dropout(rows))))
+        _, logits = self._project(pooled.repeat(samples, 1))  # (S·B, C), sample-major
         return logits.view(samples, len(pooled), -1)
 
     def forward(

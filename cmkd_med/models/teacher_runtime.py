@@ -17,9 +17,8 @@ from cmkd_med.models.text_encoder import ChunkedTextEncoder, autocast_dtype
 
 @dataclass
 class Prediction:
-    probs: (
-        np.ndarray
-    )  # (N, C) calibrated probabilities (MC dropout; the teacher's pooled with its lexical expert)
+    # (N, C) calibrated probabilities (MC dropout; the teacher's pooled with its lexical expert)
+    probs: np.ndarray
     uncertainty: np.ndarray  # (N,) 1 - max probability
     abstained: np.ndarray  # (N,) bool
     classes: list[str]
@@ -84,10 +83,16 @@ class Teacher:
             sets = variant_sets[start : start + batch_size] if variant_sets is not None else None
             probs.append(self.heads.predict_proba(self._inputs(vectors[start : start + batch_size], sets)))
         p = torch.cat(probs).numpy() if probs else np.zeros((0, len(self.classes)))
-        if self.lexical is not None and len(p):
-            p = pool(p, self.lexical.predict_proba(list(texts)), self.heads.config.lexical_weight)
+        p = self.pool_lexical(p, texts)
         uncertainty = 1.0 - p.max(1) if len(p) else np.zeros(0)
         return Prediction(p, uncertainty, uncertainty > self.heads.config.abstain_threshold, self.classes)
+
+    def pool_lexical(self, neural: np.ndarray, texts: Sequence[str]) -> np.ndarray:
+        """The neural heads' (N, C) probabilities of ``texts`` pooled with the lexical expert's, as the
+        config weighs them (unchanged when there is no lexical expert)."""
+        if self.lexical is None or not len(neural):
+            return neural
+        return pool(neural, self.lexical.predict_proba(list(texts)), self.heads.config.lexical_weight)
 
     @torch.no_grad()
     def embed_text(self, texts: Sequence[str]) -> torch.Tensor:

@@ -134,7 +134,7 @@ class ChunkedTextEncoder:
             pooled = (hidden * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True)  # (B, H)
             if self.spec.normalize:
                 pooled = torch.nn.functional.normalize(pooled, dim=-1)
-            pooled = pooled.float().cpu()  # window vectors live on the CPU, whatever runs the model
+            pooled = pooled.cpu()  # window vectors live on the CPU, whatever runs the model
             for row, j in enumerate(idx):
                 vectors[j] = pooled[row]
         out: list[torch.Tensor] = []

@@ -64,9 +64,8 @@ def cmd_train_teacher(args: argparse.Namespace) -> int:
     )
     config = TrainConfig(epochs=args.epochs, seed=args.seed, lexical_weight=args.lexical_weight)
     # a checkpoint resumes only the run that wrote it: same base model, members and training settings
-    settings = hashlib.sha256(json.dumps([config.training_settings(), args.members]).encode()).hexdigest()[
-        :10
-    ]
+    settings_json = json.dumps([config.training_settings(), args.members])
+    settings = hashlib.sha256(settings_json.encode()).hexdigest()[:10]
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{args.base_model}_{settings}")
     checkpoint = cache_dir() / "checkpoints" / f"teacher_{slug}.pt"
     checkpoint.parent.mkdir(parents=True, exist_ok=True)

@@ -68,10 +68,7 @@ def _file_digest(path: Path) -> str:
 
 def teacher_targets(teacher: Any, texts: Sequence[str], progress: bool) -> Targets:
     """The teacher's raw shared-space embedding (member 0, dropout off) and calibrated class probabilities:
-    the ensemble's (dropout off), pooled with its lexical expert on the same text as :meth:`Teacher.predict`
-    pools them."""
-    from cmkd_med.models.lexical import pool
-
+    the ensemble's (dropout off), pooled with its lexical expert as :meth:`Teacher.predict` pools them."""
     heads = teacher.heads.eval()
     embs, probs = [], []
     from tqdm import tqdm
@@ -82,8 +79,7 @@ def teacher_targets(teacher: Any, texts: Sequence[str], progress: bool) -> Targe
         with torch.no_grad():
             embs.append(heads.embed_text(chunks, mask))
             neural = heads.predict_proba(TeacherInputs(chunks, mask), mc_samples=1).numpy()
-        lexical = teacher.lexical.predict_proba(list(texts[s : s + batch])) if teacher.lexical else None
-        probs.append(torch.from_numpy(pool(neural, lexical, heads.config.lexical_weight)).float())
+        probs.append(torch.from_numpy(teacher.pool_lexical(neural, texts[s : s + batch])).float())
     return Targets(torch.cat(embs), torch.cat(probs))
 
 

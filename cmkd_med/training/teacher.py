@@ -65,9 +65,8 @@ class TrainConfig:
     w_translation: float = 1.0  # InfoNCE on translation pairs (0 turns it off)
     translation_batch: int = 48  # pairs per step
     translation_temperature: float = 0.07
-    lexical_weight: float = (
-        0.5  # lexical expert in the class-probability pool (equal weights; 0 turns it off)
-    )
+    # lexical expert in the class-probability pool (equal weights; 0 turns it off)
+    lexical_weight: float = 0.5
     # The target is selective accuracy >= 0.98 at <= 10 % abstention on dev. The calibration split
     # is small (~530 reports), so its threshold is chosen with a margin on both: 0.99 within 9 %.
     target_selective_accuracy: float = 0.99

@@ -178,6 +178,7 @@ def test_loss_weights_option() -> None:
 def test_teacher_targets_pool_the_lexical_expert_like_the_teacher_does() -> None:
     from cmkd_med.models.lexical import pool
     from cmkd_med.models.teacher import TeacherConfig, TeacherEnsemble
+    from cmkd_med.models.teacher_runtime import Teacher
     from cmkd_med.training.student import teacher_targets
 
     torch.manual_seed(0)
@@ -194,14 +195,11 @@ def test_teacher_targets_pool_the_lexical_expert_like_the_teacher_does() -> None
         def predict_proba(self, texts: list[str]) -> np.ndarray:
             return np.array([[0.98, 0.01, 0.01] if t == "uma nota" else [0.01, 0.01, 0.98] for t in texts])
 
-    class Teacher:
-        encoder, lexical = Encoder(), Lexical()
-
-    Teacher.heads = heads
     texts = ["uma nota", "outra nota"]
-    targets = teacher_targets(Teacher(), texts, progress=False)
-    Teacher.lexical = None  # type: ignore[assignment]
-    neural = teacher_targets(Teacher(), texts, progress=False)
+    teacher = Teacher(heads, Encoder(), Lexical())  # type: ignore[arg-type]  # stand-ins for the encoders
+    targets = teacher_targets(teacher, texts, progress=False)
+    teacher.lexical = None
+    neural = teacher_targets(teacher, texts, progress=False)
     expected = pool(neural.probs.numpy(), Lexical().predict_proba(texts), 0.5)
     np.testing.assert_allclose(targets.probs.numpy(), expected, rtol=1e-5)
     assert targets.probs.argmax(1).tolist() == [0, 2]  # the confident lexical expert moved the targets
