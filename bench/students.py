@@ -49,7 +49,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lang", required=True, choices=("pt", "hi", "sw"))
     parser.add_argument("--variants", default=",".join(FLAGS), help="comma-separated: " + ", ".join(FLAGS))
-    parser.add_argument("--epochs", default="1")
+    parser.add_argument("--epochs", default="3")
     parser.add_argument("--skip-train", action="store_true", help="evaluate the variants already trained")
     args = parser.parse_args()
     lang = args.lang

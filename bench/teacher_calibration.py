@@ -32,7 +32,7 @@ def main() -> None:
     parser.add_argument("--teacher", default=str(DEFAULT_TEACHER_DIR))
     args = parser.parse_args()
     model = TeacherEnsemble.load(args.teacher)
-    fitted = model.config.temperature
+    fitted = (model.config.temperature, model.config.pool_temperature)
     dev = embed_split(model.config.base_model, "dev", progress=False)
     weight = model.config.lexical_weight
     lexical = None
@@ -40,18 +40,19 @@ def main() -> None:
         texts = {r.report_id: r.text for r in load_tcga("dev")}
         lexical = LexicalExpert.load(Path(args.teacher)).predict_proba([texts[i] for i in dev.ids])
     out = {}
-    for name, t in (("before_T1", 1.0), ("after", fitted)):
+    for name, (t, t_pool) in (("before_T1", (1.0, 1.0)), ("after", fitted)):
         model.config.temperature = t
         torch.manual_seed(0)
         probs = []
         for start in range(0, len(dev.ids), 64):
             chunks, mask = pad_chunks(dev.chunks[start : start + 64])
             probs.append(model.predict_proba(TeacherInputs(chunks, mask)))
-        p = pool(torch.cat(probs).numpy(), lexical, weight)
+        p = pool(torch.cat(probs).numpy(), lexical, weight, t_pool)
         abstain = (1 - p.max(1)) > model.config.abstain_threshold
         metrics = classification_metrics(dev.labels, p, model.config.classes, np.asarray(abstain))
         out[name] = {
             "temperature": round(t, 4),
+            "pool_temperature": round(t_pool, 4),
             **{k: metrics[k] for k in ("accuracy", "macro_f1", "ece", "abstain_rate", "selective_accuracy")},
         }
     data = "tcga_reports/dev.tsv (cached chunk embeddings; lexical expert on the texts)"

@@ -130,7 +130,7 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     torch.manual_seed(0)
     teacher = TeacherEnsemble(
         TeacherConfig(
-            base_model=str(encoder_dir), text_dim=32, shared_dim=8, variant_dim=4, image_dim=6,
+            base_model=str(encoder_dir), text_dim=32, shared_dim=32, variant_dim=4, image_dim=6,
             classes=list(TCGA_CLASSES), variant_vocab=[UNK, "KRAS"], n_members=2, mc_samples=2,
         )
     )  # fmt: skip

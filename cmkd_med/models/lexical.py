@@ -110,11 +110,16 @@ class LexicalExpert:
         return cls(json.loads(vocab.read_text(encoding="utf-8")), t["idf"], t["coef"], t["intercept"])
 
 
-def pool(neural: np.ndarray, lexical: np.ndarray | None, weight: float) -> np.ndarray:
-    """The weighted geometric pool of two ``(N, C)`` probability matrices, renormalised per row."""
+def pool(
+    neural: np.ndarray, lexical: np.ndarray | None, weight: float, temperature: float = 1.0
+) -> np.ndarray:
+    r"""The weighted geometric pool of two ``(N, C)`` probability matrices, renormalised per row, at
+    ``temperature``: :math:`p \propto (p_n^{1-w}\, p_l^{w})^{1/T}` — temperature scaling of the pooled
+    log-probabilities (Guo et al. 2017). Without a lexical expert ``neural`` is returned unchanged."""
     if lexical is None or weight <= 0.0:
         return neural
     z = (1.0 - weight) * np.log(np.clip(neural, 1e-12, None)) + weight * np.log(np.clip(lexical, 1e-12, None))
+    z /= temperature
     z -= z.max(axis=1, keepdims=True)
     p = np.exp(z)
     return p / p.sum(axis=1, keepdims=True)

@@ -9,8 +9,10 @@ A student reads a note in its language (``pt``, ``hi``, ``sw``) and lands in the
   every token state, and the result is added back (residual, output projection zero-initialised so a fresh
   student equals its base). A learned "no concept" slot keeps notes without mentions well defined;
 * windows of the note are mean-pooled as the teacher's body does, then attention pooling, a projection into
-  the teacher space and a classifier over the 20 class concepts — initialised from the teacher's own heads,
-  so before any training ``student(en) == teacher(en)`` when the bases agree.
+  the teacher space (a linear map onto its sphere, identity at the start, see
+  :class:`~cmkd_med.models.heads.SphereProjection`) and a classifier over the 20 class concepts —
+  initialised from the teacher's own heads, so before any training ``student(en) == teacher(en)`` when the
+  bases agree.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from torch import nn
 from cmkd_med.data.tcga import TCGA_CLASSES
 from cmkd_med.errors import CmkdError, DataFormatError
 from cmkd_med.models.config_io import load_config, save_config
-from cmkd_med.models.heads import AttentionPooling, Projection
+from cmkd_med.models.heads import AttentionPooling, classifier_head, text_projection
 
 WEIGHTS_FILE = "student.safetensors"
 NULL_CONCEPT = "<none>"
@@ -38,7 +40,9 @@ class StudentConfig:
     lang: str = "pt"
     base_model: str = "bundled:e5-small"
     text_dim: int = 384  # the base's hidden size (= the teacher body's, so the teacher's heads fit)
-    shared_dim: int = 256  # the teacher space
+    shared_dim: int = 384  # the teacher space
+    text_space: str = "sphere"  # the teacher's text space ("sphere" or "mlp"), mirrored by the projection
+    classifier_hidden: int = 256  # as the teacher's classifier
     dropout: float = 0.2  # heads' dropout, also the MC-dropout rate at inference
     classes: list[str] = field(default_factory=lambda: list(TCGA_CLASSES))
     concepts: list[str] = field(default_factory=lambda: [NULL_CONCEPT])  # CUIs; index 0 = no concept
@@ -113,9 +117,13 @@ class StudentModel(nn.Module):
             else None
         )
         self.text_pool = AttentionPooling(config.text_dim)
-        self.text_proj = Projection(config.text_dim, config.shared_dim, config.dropout)
+        self.text_proj = text_projection(
+            config.text_space, config.text_dim, config.shared_dim, config.dropout, locked=False
+        )
         self.dropout = nn.Dropout(config.dropout)
-        self.classifier = nn.Linear(config.shared_dim, len(config.classes))
+        self.classifier = classifier_head(
+            config.shared_dim, len(config.classes), config.classifier_hidden, config.dropout
+        )
 
     def train(self, mode: bool = True) -> StudentModel:
         super().train(mode)
@@ -126,8 +134,10 @@ class StudentModel(nn.Module):
         self, teacher_state: dict[str, torch.Tensor], concept_vectors: torch.Tensor
     ) -> list[str]:
         """Copy the teacher's text heads where their shapes fit and set the concept table; returns the heads
-        copied. With the teacher's own body (e5-small) everything fits; a base of another width (a 768-wide
-        BERT) keeps only the classifier, which reads the teacher space, and learns pooling and projection."""
+        copied. With the teacher's own body (e5-small) everything fits (the teacher's locked sphere projection
+        has no weights: the student's starts at the identity, the same map); a base of another width (a
+        768-wide BERT) keeps only the classifier, which reads the teacher space, and learns pooling and
+        projection."""
         own = self.state_dict()
         fits = {
             k: v

@@ -1,10 +1,12 @@
 """The English multimodal teacher: text, variant sets and image features in one shared space.
 
 * text: a frozen base encoder's chunk vectors (:mod:`cmkd_med.models.text_encoder`) → attention pooling →
-  projection;
+  the locked sphere projection (:class:`~cmkd_med.models.heads.SphereProjection`): the text side of the
+  space keeps the multilingual base's own geometry, the other modalities are trained into it;
 * genomic: a set of variants → :class:`~cmkd_med.models.heads.VariantEncoder`;
 * image: a precomputed slide/patch feature vector → projection;
-* a classifier over the 20 class concepts reads the mean of the available modality embeddings, so any
+* a classifier (one hidden layer) over the 20 class concepts reads the mean of the available modality
+  embeddings, so any
   modality may be missing. Image features take part in the shared space (retrieval) but not in
   classification: no image features paired with cancer types exist to train that on (see the model card).
 
@@ -27,7 +29,13 @@ from cmkd_med.data.tcga import TCGA_CLASSES
 from cmkd_med.errors import CmkdError
 from cmkd_med.losses.info_nce import InfoNCELoss
 from cmkd_med.models.config_io import load_config, save_config
-from cmkd_med.models.heads import AttentionPooling, Projection, VariantEncoder
+from cmkd_med.models.heads import (
+    AttentionPooling,
+    Projection,
+    VariantEncoder,
+    classifier_head,
+    text_projection,
+)
 
 WEIGHTS_FILE = "teacher.safetensors"
 UNK = "<unk>"
@@ -37,7 +45,11 @@ UNK = "<unk>"
 class TeacherConfig:
     base_model: str = "bundled:minilm"  # the frozen text encoder whose chunk vectors the heads read
     text_dim: int = 384  # hidden size of that encoder
-    shared_dim: int = 256  # the shared latent space (students are distilled into it)
+    shared_dim: int = 384  # the shared latent space (students are distilled into it); = text_dim when locked
+    # "sphere": the text side of the space is the frozen base's own geometry (locked, see SphereProjection);
+    # "mlp": a learned projection (the earlier design, which lost cross-lingual neighbours)
+    text_space: str = "sphere"
+    classifier_hidden: int = 256  # hidden units of the classifier (0: linear)
     variant_dim: int = 128  # variant/gene embedding size before projection
     image_dim: int = 1024  # HistoLearn-style foundation-model patch features
     dropout: float = 0.2  # also the MC-dropout rate at inference
@@ -48,6 +60,8 @@ class TeacherConfig:
     mc_samples: int = 20  # dropout samples at inference
     n_members: int = 1  # deep-ensemble members (Lakshminarayanan et al. 2017); member 0 defines the space
     lexical_weight: float = 0.0  # weight of the lexical expert in the class-probability pool (0: none)
+    # with a lexical expert the heads run at temperature 1 and this one scales the pooled log-probabilities
+    pool_temperature: float = 1.0
 
     def save(self, folder: Path) -> None:
         save_config(self, folder)
@@ -81,13 +95,13 @@ class MultimodalTeacher(nn.Module):
         self.config = config
         d = config.shared_dim
         self.text_pool = AttentionPooling(config.text_dim)
-        self.text_proj = Projection(config.text_dim, d, config.dropout)
+        self.text_proj = text_projection(config.text_space, config.text_dim, d, config.dropout, locked=True)
         self.variant_encoder = VariantEncoder(
             len(config.variant_vocab), config.variant_dim, d, config.dropout
         )
         self.image_proj = Projection(config.image_dim, d, config.dropout)
         self.dropout = nn.Dropout(config.dropout)
-        self.classifier = nn.Linear(d, len(config.classes))
+        self.classifier = classifier_head(d, len(config.classes), config.classifier_hidden, config.dropout)
         self.align_variants = InfoNCELoss()
         self.align_image = InfoNCELoss()
         self._vocab = {v: i for i, v in enumerate(config.variant_vocab)}

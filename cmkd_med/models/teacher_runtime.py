@@ -92,7 +92,10 @@ class Teacher:
         config weighs them (unchanged when there is no lexical expert)."""
         if self.lexical is None or not len(neural):
             return neural
-        return pool(neural, self.lexical.predict_proba(list(texts)), self.heads.config.lexical_weight)
+        config = self.heads.config
+        return pool(
+            neural, self.lexical.predict_proba(list(texts)), config.lexical_weight, config.pool_temperature
+        )
 
     @torch.no_grad()
     def embed_text(self, texts: Sequence[str]) -> torch.Tensor:

@@ -55,16 +55,19 @@ def cmd_train_teacher(args: argparse.Namespace) -> int:
         torch.tensor([names.index(tissues[i]) for i in keep]),
         descriptions,
     )
-    pairs = translation_pairs(encoder, args.data_dir)
+    text_dim = int(train.chunks[0].shape[1])
     model_config = TeacherConfig(
         base_model=args.base_model,
-        text_dim=int(train.chunks[0].shape[1]),
+        text_dim=text_dim,
+        shared_dim=text_dim,  # the locked sphere projection keeps the base's width
         variant_vocab=[UNK, *catalog.vocabulary],
         n_members=args.members,
     )
+    pairs = translation_pairs(encoder, args.data_dir) if model_config.text_space == "mlp" else None
     config = TrainConfig(epochs=args.epochs, seed=args.seed, lexical_weight=args.lexical_weight)
-    # a checkpoint resumes only the run that wrote it: same base model, members and training settings
-    settings_json = json.dumps([config.training_settings(), args.members])
+    # a checkpoint resumes only the run that wrote it: same base model, heads, members and training settings
+    heads = [model_config.shared_dim, model_config.text_space, model_config.classifier_hidden]
+    settings_json = json.dumps([config.training_settings(), args.members, heads])
     settings = hashlib.sha256(settings_json.encode()).hexdigest()[:10]
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{args.base_model}_{settings}")
     checkpoint = cache_dir() / "checkpoints" / f"teacher_{slug}.pt"

@@ -103,7 +103,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="labelled notes picking the best epoch (default: examples/dev_notes/<lang>.jsonl; 'none': skip)",
     )
-    p.add_argument("--epochs", type=int, default=1, help="passes over the distillation corpus (default 1)")
+    p.add_argument("--epochs", type=int, default=3, help="passes over the distillation corpus (default 3)")
     p.add_argument(
         "--batch-size", type=int, default=32, help="global batch, split across processes (default 32)"
     )

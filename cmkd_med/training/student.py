@@ -197,6 +197,8 @@ def distill_student(
         base_model=job.base_model,
         text_dim=int(spec.hidden_size),
         shared_dim=teacher.heads.config.shared_dim,
+        text_space=teacher.heads.config.text_space,
+        classifier_hidden=teacher.heads.config.classifier_hidden,
         dropout=teacher.heads.config.dropout,
         classes=list(teacher.heads.config.classes),
         concepts=concepts,

@@ -65,6 +65,10 @@ def test_pool_is_a_weighted_product_of_experts() -> None:
     np.testing.assert_allclose(pooled[0], expected / expected.sum())
     assert pooled[0].argmax() == 1  # the confident expert wins where the other hesitates
     np.testing.assert_allclose(pooled[1], neural[1])  # experts that agree: their shared distribution
+    # a temperature scales the pooled log-probabilities: T < 1 sharpens, T > 1 softens, argmax kept
+    sharp, soft = pool(neural, lexical, 0.5, 0.5), pool(neural, lexical, 0.5, 2.0)
+    np.testing.assert_allclose(sharp[0], expected**2 / (expected**2).sum())
+    assert sharp[0].max() > pooled[0].max() > soft[0].max() and sharp[0].argmax() == soft[0].argmax() == 1
 
 
 def test_train_teacher_fits_saves_and_weights_the_lexical_expert(tmp_path: Path) -> None:
@@ -73,13 +77,17 @@ def test_train_teacher_fits_saves_and_weights_the_lexical_expert(tmp_path: Path)
     cfg = TrainConfig(epochs=3, batch_size=16, calib_fraction=0.25, seed=3)
     report = train_teacher(data, tmp_path / "a", tiny_config(), cfg, texts=texts, progress=False)
     assert report["lexical_weight"] == 0.5
-    assert TeacherConfig.load(tmp_path / "a").lexical_weight == 0.5
+    saved = TeacherConfig.load(tmp_path / "a")
+    assert saved.lexical_weight == 0.5
+    # pooled: the heads run at T = 1 and the fitted temperature scales the pool
+    assert saved.temperature == 1.0 and round(saved.pool_temperature, 4) == report["temperature"] != 1.0
     probs = LexicalExpert.load(tmp_path / "a").predict_proba(texts[:30])
     assert (probs.argmax(1) == np.array([CLASSES.index(x) for x in data.labels[:30]])).mean() > 0.9
     # without texts (or with weight 0) there is no expert and the config says so
     off = train_teacher(data, tmp_path / "b", tiny_config(), cfg, progress=False)
     assert off["lexical_weight"] == 0.0 and not (tmp_path / "b" / WEIGHTS_FILE).exists()
-    assert TeacherConfig.load(tmp_path / "b").lexical_weight == 0.0
+    alone = TeacherConfig.load(tmp_path / "b")
+    assert alone.lexical_weight == 0.0 and alone.pool_temperature == 1.0 and alone.temperature != 1.0
 
 
 def test_checkpoint_settings_ignore_calibration_only_fields() -> None:

@@ -19,12 +19,12 @@ def _student(tiny_models: tuple[Path, Path], entity: bool = True) -> tuple[Stude
     teacher = TeacherEnsemble.load(teacher_dir)
     base, _, _ = load_encoder(str(encoder_dir))
     config = StudentConfig(
-        lang="pt", base_model=str(encoder_dir), text_dim=32, shared_dim=8, classes=teacher.config.classes,
+        lang="pt", base_model=str(encoder_dir), text_dim=32, shared_dim=32, classes=teacher.config.classes,
         concepts=[NULL_CONCEPT, "C0000001", "C0000002"], lora_layers=1, entity_attention=entity,
     )  # fmt: skip
     torch.manual_seed(0)
     model = StudentModel(config, base)
-    model.init_from_teacher(teacher.members[0].state_dict(), torch.randn(3, 8))
+    model.init_from_teacher(teacher.members[0].state_dict(), torch.randn(3, 32))
     return model.eval(), ChunkedTextEncoder.from_spec(str(encoder_dir))
 
 
@@ -121,14 +121,15 @@ def test_a_base_of_another_width_keeps_only_the_teachers_classifier(tiny_models:
     encoder_dir, teacher_dir = tiny_models
     teacher = TeacherEnsemble.load(teacher_dir)
     base, _, _ = load_encoder(str(encoder_dir))
-    config = StudentConfig(text_dim=32, shared_dim=8, classes=teacher.config.classes, lora_layers=1)
+    config = StudentConfig(text_dim=32, shared_dim=32, classes=teacher.config.classes, lora_layers=1)
     model = StudentModel(config, base)
     state = teacher.members[0].state_dict()
-    state = {k: (torch.zeros(8, 48) if k == "text_proj.linear.weight" else v) for k, v in state.items()}
+    # a pooling that does not fit (another width) beside one that does: a head is copied whole or not at all
+    state = {**state, "text_pool.score.0.weight": torch.zeros(128, 48)}
     with pytest.raises(CmkdError, match="partly"):  # a head is copied whole or not at all
-        model.init_from_teacher(state, torch.zeros(1, 8))
+        model.init_from_teacher(state, torch.zeros(1, 32))
     wide = {k: v for k, v in state.items() if not k.startswith("text_")}
-    assert model.init_from_teacher(wide, torch.zeros(1, 8)) == ["classifier"]
+    assert model.init_from_teacher(wide, torch.zeros(1, 32)) == ["classifier"]
 
 
 def test_batched_mc_samples_are_the_heads_sampled(tiny_models: tuple[Path, Path]) -> None:

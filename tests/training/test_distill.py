@@ -99,7 +99,7 @@ def _tiny_distiller(tiny: tuple[Path, Path], max_steps: int):  # type: ignore[no
     encoder_dir, _ = tiny
     base, tokenizer, _ = load_encoder(str(encoder_dir))
     torch.manual_seed(0)
-    config = StudentConfig(text_dim=32, shared_dim=8, concepts=[NULL_CONCEPT, "C0000001"], lora_layers=1)
+    config = StudentConfig(text_dim=32, shared_dim=32, concepts=[NULL_CONCEPT, "C0000001"], lora_layers=1)
     model = StudentModel(config, base)
     corpus = DistillCorpus("pt")
     for i in range(16):
@@ -115,7 +115,7 @@ def _tiny_distiller(tiny: tuple[Path, Path], max_steps: int):  # type: ignore[no
     )
     gen = torch.Generator().manual_seed(1)
     targets = Targets(
-        torch.randn(16, 8, generator=gen), torch.softmax(torch.randn(16, 20, generator=gen) * 3, -1)
+        torch.randn(16, 32, generator=gen), torch.softmax(torch.randn(16, 20, generator=gen) * 3, -1)
     )
     lower = [model.lower(*_ids(ids, tokenizer.pad_token_id))[0].half() for ids in encoded.input_ids]
     return Distiller(model, DistillConfig(batch_size=4, max_steps=max_steps), corpus, encoded, targets,
@@ -183,7 +183,7 @@ def test_teacher_targets_pool_the_lexical_expert_like_the_teacher_does() -> None
 
     torch.manual_seed(0)
     heads = TeacherEnsemble(
-        TeacherConfig(text_dim=8, shared_dim=4, classes=["A", "B", "C"], lexical_weight=0.5)
+        TeacherConfig(text_dim=8, shared_dim=8, classes=["A", "B", "C"], lexical_weight=0.5)
     )
     vectors = {"uma nota": torch.randn(2, 8), "outra nota": torch.randn(1, 8)}
 
