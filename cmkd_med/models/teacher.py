@@ -6,9 +6,9 @@
 * genomic: a set of variants → :class:`~cmkd_med.models.heads.VariantEncoder`;
 * image: a precomputed slide/patch feature vector → projection;
 * a classifier (one hidden layer) over the 20 class concepts reads the mean of the available modality
-  embeddings, so any
-  modality may be missing. Image features take part in the shared space (retrieval) but not in
-  classification: no image features paired with cancer types exist to train that on (see the model card).
+  embeddings, so any modality may be missing. Image features take part in the shared space (retrieval) but
+  not in classification: no image features paired with cancer types exist to train that on (see the model
+  card).
 
 Uncertainty: a small deep ensemble of heads (Lakshminarayanan et al. 2017), each with MC dropout (Gal &
 Ghahramani 2016), pooled with a lexical expert over the report text (:mod:`cmkd_med.models.lexical`) and

@@ -113,7 +113,8 @@ class TeacherTrainer:
         self.config = config
         self.catalog = catalog
         self.histo = histo
-        self.pairs = pairs
+        # the pair loss trains a learned text projection; the locked (sphere) one has nothing it could move
+        self.pairs = pairs if model_config.text_space == "mlp" else None
         seed_everything(config.seed)
         self.model = MultimodalTeacher(model_config)
         self.optimizer = torch.optim.AdamW(
@@ -182,11 +183,7 @@ class TeacherTrainer:
                     )
             if self.histo is not None:
                 losses["image"] = self.config.w_image * self._image_loss()
-            if (
-                self.pairs is not None
-                and self.config.w_translation > 0
-                and self.model.config.text_space == "mlp"
-            ):
+            if self.pairs is not None and self.config.w_translation > 0:
                 losses["translation"] = self.config.w_translation * self._translation_loss()
             loss = sum(losses.values())
             self.optimizer.zero_grad()
