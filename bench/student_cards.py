@@ -25,6 +25,10 @@ def fmt(x: object) -> str:
     return "–" if x is None else f"{x:.3f}" if isinstance(x, float) else str(x)
 
 
+def pvalue(p: float) -> str:
+    return "< 0.001" if p < 0.001 else f"= {p:.3f}"
+
+
 def card(lang: str, r: dict) -> str:
     full = r["variants"]["full"]
     c, cb = full["classify_dev_notes"], full["classify_baselines"]
@@ -77,7 +81,9 @@ def card(lang: str, r: dict) -> str:
         "English source; KL to the teacher's calibrated class distribution (neural heads pooled with its "
         "lexical expert, as `Teacher.predict` gives it) at T = 2, scaled by T²; cross-entropy "
         "on report windows' labels; the 4-qubit quantum fidelity loss (data re-uploading circuit, with a "
-        "repulsion term on non-matching pairs). Uncertainty gating: a report window teaches only when the "
+        "repulsion term on non-matching pairs); weights "
+        + ", ".join(f"{k[2:]} {v}" for k, v in report["config"].items() if k.startswith("w_"))
+        + ". Uncertainty gating: a report window teaches only when the "
         f"teacher's confidence on its English source is ≥ {report['config']['gate_threshold']}; "
         f"{fmt(report.get('gate_pass_rate'))} of report windows passed.",
         "",
@@ -151,6 +157,13 @@ def card(lang: str, r: dict) -> str:
             else f" By {100 * (rb['base_model']['recall_at_1'] - rt['recall_at_1']):.1f} points "
             f"({round(rt['n'] * (rb['base_model']['recall_at_1'] - rt['recall_at_1']))} of {rt['n']} sentences)."
         )
+        + (
+            f" Paired on the same queries: only the student ranks the right sentence first on "
+            f"{vs['student_only']}, only the base model on {vs['baseline_only']} (exact McNemar p "
+            f"{pvalue(vs['mcnemar_exact_p'])})."
+            if (vs := rb["base_model"].get("vs_student"))
+            else ""
+        )
         + " The teacher's text space is its frozen body's own geometry (a locked projection, see "
         "`adapters/en/MODEL_CARD.md`), so the teacher on both sides equals the base model and a fresh student "
         "starts there; distillation on TICO-19 parallel sentences (held-out documents excluded) then moves "
@@ -158,6 +171,19 @@ def card(lang: str, r: dict) -> str:
         "256-d teacher projection, which lost part of the base's cross-lingual pairing, the students reached "
         "0.847 / 0.860 / 0.650 (pt / hi / sw) on these sentences.",
         "",
+        *(
+            [
+                f"In-domain, on the {dn['n']} dev notes (each {NAMES[lang]} note a query against the English "
+                f"versions of all of them; dev figures, the notes pick the epoch): recall@1 "
+                f"{fmt(dn['recall_at_1'])} against {fmt(dn['baselines']['base_model']['recall_at_1'])} for the "
+                f"base model on both sides (only the student ranks the right note first on "
+                f"{dn['baselines']['base_model']['vs_student']['student_only']}, only the base on "
+                f"{dn['baselines']['base_model']['vs_student']['baseline_only']}).",
+                "",
+            ]
+            if (dn := r["variants"]["full"].get("retrieve_dev_notes"))
+            else []
+        ),
         "**Ablations**, each trained by the same command with one part removed (`--no-quantum`, "
         "`--no-entity-attention`, `--no-gating`), evaluated the same way:",
         "",
@@ -227,6 +253,22 @@ def readme_table(results: dict[str, dict]) -> str:
         row(
             "TICO recall@1, base model both sides",
             lambda r: full(r)["retrieve_baselines"]["base_model"]["recall_at_1"],
+        ),
+        row(
+            "dev-note recall@1 (in-domain), student / base model both sides",
+            lambda r: (
+                f"{dn['recall_at_1']:.3f} / {dn['baselines']['base_model']['recall_at_1']:.3f}"
+                if (dn := full(r).get("retrieve_dev_notes"))
+                else None
+            ),
+        ),
+        row(
+            "TICO sentences only the student / only the base ranks first (exact McNemar p)",
+            lambda r: (
+                f"{vs['student_only']} / {vs['baseline_only']} (p {pvalue(vs['mcnemar_exact_p'])})"
+                if (vs := full(r)["retrieve_baselines"]["base_model"].get("vs_student"))
+                else None
+            ),
         ),
     ]
     for key, label in VARIANTS.items():

@@ -41,6 +41,19 @@ def cli(*args: str) -> dict:
         return json.loads(out.read_text(encoding="utf-8"))
 
 
+def dev_note_pairs(dev: Path, out: Path) -> Path:
+    """The dev notes as a retrieval TSV: each note in the language against the English versions of all."""
+    english = {r["id"]: r["text"] for r in map(json.loads, dev.with_name("en.jsonl").open(encoding="utf-8"))}
+    lang = dev.stem
+    rows = ["en\t" + lang]
+    for r in map(json.loads, dev.open(encoding="utf-8")):
+        rows.append(
+            "\t".join(" ".join(t.split()) for t in (english[r["id"]], r["text"]))
+        )  # no tabs, no newlines
+    out.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return out
+
+
 def brief(metrics: dict) -> dict:
     return {k: metrics[k] for k in KEYS if k in metrics}
 
@@ -62,9 +75,13 @@ def main() -> None:
     )
     teacher_en = cli("evaluate", "classify", "--lang", "en", "--data", str(dev.with_name("en.jsonl")),
                      "--no-baselines")  # fmt: skip
-    results: dict = {"teacher_on_english_versions": brief(teacher_en), "variants": {}}
     previous_path = ROOT / "bench" / "results" / f"students_{lang}.json"
     previous = json.loads(previous_path.read_text(encoding="utf-8")) if previous_path.exists() else {}
+    # variants not run this time keep their previous entries (`--variants full --skip-train` re-evaluates)
+    results: dict = {
+        "teacher_on_english_versions": brief(teacher_en),
+        "variants": previous.get("variants", {}),
+    }
     for variant in args.variants.split(","):
         folder = (
             ROOT / "adapters" / lang if variant == "full" else ROOT / ".cache" / "ablations" / lang / variant
@@ -99,6 +116,11 @@ def main() -> None:
         if baselines:
             entry["classify_baselines"] = {k: brief(v) for k, v in classify["baselines"].items()}
             entry["retrieve_baselines"] = retrieve["baselines"]
+            with tempfile.TemporaryDirectory() as tmp:  # in-domain: clinical notes, dev (they pick the epoch)
+                notes = dev_note_pairs(dev, Path(tmp) / "notes.tsv")
+                entry["retrieve_dev_notes"] = cli(
+                    "evaluate", "retrieve", "--lang", lang, "--data", str(notes), "--student", str(folder)
+                )
         results["variants"][variant] = entry
     ratio = results["variants"].get("full", {}).get("classify_dev_notes", {}).get("macro_f1")
     if ratio is not None and teacher_en.get("macro_f1"):

@@ -4,7 +4,9 @@ The TSV has a column ``en`` and one named by the language code (as ``tico19/dev.
 sentence is a query against all English sentences of the file: the student embeds the query, the teacher
 embeds the English side, both in the teacher space. Output: ``n``, ``recall_at_1``, ``recall_at_10``,
 ``mrr`` and ``baselines`` from the same run: the bundled base model on both sides (no distillation), and the
-teacher reading the target language itself.
+teacher reading the target language itself. Each baseline carries ``vs_student``, a paired comparison on the
+same queries: how many only the student ranks first, how many only the baseline, and the exact McNemar
+p-value of that split (on a few hundred sentences a difference of a sentence or two is noise).
 """
 
 from __future__ import annotations
@@ -41,17 +43,36 @@ def read_pairs(path: str | Path, lang: str) -> tuple[list[str], list[str]]:
     return [en for en, _ in pairs], [tgt for _, tgt in pairs]
 
 
-def retrieval_metrics(queries: torch.Tensor, keys: torch.Tensor, gold: list[int]) -> dict[str, Any]:
-    """Recall@1, recall@10 and MRR of L2-normalised ``queries`` (N, D) against ``keys`` (M, D)."""
+def gold_ranks(queries: torch.Tensor, keys: torch.Tensor, gold: list[int]) -> np.ndarray:
+    """Rank of each query's gold key (1 = best) among L2-normalised ``keys`` (M, D); ``queries`` (N, D)."""
     scores = queries @ keys.T  # (N, M)
     target = scores[torch.arange(len(gold)), torch.tensor(gold)]  # (N,)
-    rank = (scores > target[:, None]).sum(1) + 1  # 1 = best; ties count in the query's favour
-    rank_np = rank.numpy()
+    return ((scores > target[:, None]).sum(1) + 1).numpy()  # ties count in the query's favour
+
+
+def retrieval_metrics(queries: torch.Tensor, keys: torch.Tensor, gold: list[int]) -> dict[str, Any]:
+    """Recall@1, recall@10 and MRR of L2-normalised ``queries`` (N, D) against ``keys`` (M, D)."""
+    rank_np = gold_ranks(queries, keys, gold)
     return {
         "n": len(gold),
         "recall_at_1": round(float(np.mean(rank_np <= 1)), 4),
         "recall_at_10": round(float(np.mean(rank_np <= 10)), 4),
         "mrr": round(float(np.mean(1.0 / rank_np)), 4),
+    }
+
+
+def paired_comparison(student_hits: np.ndarray, baseline_hits: np.ndarray) -> dict[str, Any]:
+    """Queries only the student gets right, only the baseline, and the exact (binomial) McNemar p-value."""
+    from scipy.stats import binomtest
+
+    student_only = int(np.sum(student_hits & ~baseline_hits))
+    baseline_only = int(np.sum(baseline_hits & ~student_hits))
+    discordant = student_only + baseline_only
+    p = binomtest(student_only, discordant, 0.5).pvalue if discordant else 1.0
+    return {
+        "student_only": student_only,
+        "baseline_only": baseline_only,
+        "mcnemar_exact_p": round(float(p), 4),
     }
 
 
@@ -78,13 +99,20 @@ def evaluate_retrieve(
     student = Student.load(student_dir or lang)
     teacher = Teacher.load(teacher_dir)
     keys = teacher.embed_text(unique)
-    result = {**retrieval_metrics(student.embed_text(queries), keys, gold), "lang": lang}
+    student_queries = student.embed_text(queries)
+    result = {**retrieval_metrics(student_queries, keys, gold), "lang": lang}
     if baselines:
         from cmkd_med.models.text_encoder import ChunkedTextEncoder
 
         base = ChunkedTextEncoder.from_spec(student.model.config.base_model)
-        result["baselines"] = {
-            "base_model": retrieval_metrics(_base_vectors(base, queries), _base_vectors(base, unique), gold),
-            "teacher_both_sides": retrieval_metrics(teacher.embed_text(queries), keys, gold),
-        }
+        student_hits = gold_ranks(student_queries, keys, gold) == 1
+        result["baselines"] = {}
+        for name, (q, k) in {
+            "base_model": (_base_vectors(base, queries), _base_vectors(base, unique)),
+            "teacher_both_sides": (teacher.embed_text(queries), keys),
+        }.items():
+            result["baselines"][name] = {
+                **retrieval_metrics(q, k, gold),
+                "vs_student": paired_comparison(student_hits, gold_ranks(q, k, gold) == 1),
+            }
     return result

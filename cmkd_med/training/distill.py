@@ -57,7 +57,7 @@ class DistillConfig:
     weight_decay: float = 0.01
     seed: int = 13
     w_mse: float = 1.0
-    w_nce: float = 0.5
+    w_nce: float = 1.0
     w_kl: float = 1.0
     w_ce: float = 0.5
     w_quantum: float = 0.5
@@ -217,6 +217,9 @@ class Distiller:
         )
         self.step = 0
         self.history: list[dict[str, float]] = []
+        # the caller's epoch-selection state (dev scores, best weights so far): checkpointed with the rest,
+        # so a resumed run still knows the best epoch it had before it was stopped
+        self.selection: dict[str, Any] = {}
         rank, size = world()
         if config.batch_size % size:
             from cmkd_med.errors import InvalidInputError
@@ -278,6 +281,7 @@ class Distiller:
             "losses": self.losses.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "history": self.history,
+            "selection": self.selection,
             "torch_rng": torch.get_rng_state(),  # the heads' dropout masks continue as if never stopped
         }
 
@@ -296,6 +300,7 @@ class Distiller:
         self.losses.load_state_dict(state["losses"])
         self.step = int(state["step"])
         self.history = list(state["history"])
+        self.selection = dict(state.get("selection", {}))
         torch.set_rng_state(state["torch_rng"])
 
     def run(
@@ -319,10 +324,11 @@ class Distiller:
             stats = self.train_step(batches[self.step])
             bar.update(1)
             bar.set_postfix(loss=f"{stats['loss']:.3f}", gate=f"{stats['gate_pass']:.2f}")
-            if checkpoint_path is not None and self.step % self.config.checkpoint_every == 0:
+            epoch_end = per_epoch and self.step % per_epoch == 0
+            if on_epoch is not None and epoch_end:
+                on_epoch(self.step // per_epoch)  # before the checkpoint: it holds this epoch's selection
+            if checkpoint_path is not None and (epoch_end or self.step % self.config.checkpoint_every == 0):
                 self.checkpoint(checkpoint_path)
-            if on_epoch is not None and per_epoch and self.step % per_epoch == 0:
-                on_epoch(self.step // per_epoch)
         bar.close()
         if checkpoint_path is not None:
             self.checkpoint(checkpoint_path)

@@ -257,24 +257,24 @@ def distill_student(
             distiller = Distiller(model, config, corpus, encoded, targets, tokenizer.pad_token_id, lower)
     student = Student(model, tokenizer, spec, link_l if job.entity_attention else None)
     dev_rows = _read_dev(job.dev) if job.dev is not None else None
-    selection: list[dict[str, float]] = []
-    best: tuple[float, dict[str, torch.Tensor]] | None = None
+    # the epoch selection lives in the distiller, so a checkpoint carries it across an interruption
+    picked = distiller.selection.setdefault("epochs", [])
 
     def on_epoch(epoch: int) -> None:
-        nonlocal best
         if dev_rows is None or rank != 0:
             return
         score = _macro_f1(student, dev_rows)
-        selection.append({"epoch": epoch, "dev_macro_f1": round(score, 4)})
+        picked.append({"epoch": epoch, "dev_macro_f1": round(score, 4)})
         log(f"epoch {epoch}: dev macro-F1 {score:.3f}")
-        if best is None or score > best[0]:
-            best = (score, {k: v.clone() for k, v in model.trainable_state().items()})
+        if score > distiller.selection.get("best_score", -1.0):
+            distiller.selection["best_score"] = score
+            distiller.selection["best_state"] = {k: v.clone() for k, v in model.trainable_state().items()}
 
     if dev_rows is not None and rank == 0 and distiller.step == 0:
         on_epoch(0)  # the untrained student (the base with the teacher's heads) is a candidate too
     distiller.run(ckpt, progress=progress, on_epoch=on_epoch, log=log)
-    if best is not None:
-        model.load_state_dict(best[1], strict=False)
+    if "best_state" in distiller.selection:
+        model.load_state_dict(distiller.selection["best_state"], strict=False)
     model.eval()
 
     means = summarize_history(distiller.history)
@@ -288,7 +288,7 @@ def distill_student(
         "entity_attention": job.entity_attention,
         "losses_mean": means,
         "gate_pass_rate": means.get("gate_pass"),
-        "selection": selection,
+        "selection": picked,
     }
 
     # 5. calibration on code-switched windows of the calibration patients' reports (never trained on)

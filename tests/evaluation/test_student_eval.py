@@ -8,11 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from cmkd_med.errors import DataFormatError, DataNotFoundError
-from cmkd_med.evaluation.retrieve import read_pairs, retrieval_metrics
+from cmkd_med.evaluation.retrieve import paired_comparison, read_pairs, retrieval_metrics
 from tests.conftest import requires_data
 
 
@@ -22,6 +23,16 @@ def test_retrieval_metrics_by_hand() -> None:
     m = retrieval_metrics(queries, keys, [0, 1, 2])  # query 1 ranks its gold key second
     assert m == {"n": 3, "recall_at_1": pytest.approx(2 / 3, abs=1e-4), "recall_at_10": 1.0,
                  "mrr": pytest.approx((1 + 0.5 + 1) / 3, abs=1e-4)}  # fmt: skip
+
+
+def test_paired_comparison_counts_discordant_queries_and_tests_them() -> None:
+    student = np.array([True] * 10 + [False] * 2 + [True] * 88)
+    base = np.array([False] * 10 + [True] * 2 + [True] * 88)
+    m = paired_comparison(student, base)
+    assert (m["student_only"], m["baseline_only"]) == (10, 2)
+    assert m["mcnemar_exact_p"] == pytest.approx(0.0386, abs=1e-4)  # 2 · P(X ≤ 2), X ~ Bin(12, ½)
+    assert paired_comparison(base, base) == {"student_only": 0, "baseline_only": 0, "mcnemar_exact_p": 1.0}
+    assert paired_comparison(student[:2], base[:2])["mcnemar_exact_p"] == 0.5  # 2 of 2: 2 · ¼
 
 
 def test_read_pairs_checks_columns_and_skips_empty_rows(tmp_path: Path) -> None:
@@ -91,6 +102,11 @@ def test_classify_and_retrieve_commands_on_a_student(
     for m in (out, *out["baselines"].values()):
         assert 0.0 <= m["recall_at_1"] <= m["recall_at_10"] <= 1.0 and 0.0 < m["mrr"] <= 1.0
         assert m["recall_at_10"] == 1.0  # two distinct English candidates: every query is in the top 10
+    for m in out["baselines"].values():  # the paired split agrees with the two recall figures
+        paired = m["vs_student"]
+        assert paired["student_only"] - paired["baseline_only"] == round(
+            3 * (out["recall_at_1"] - m["recall_at_1"])
+        )
 
 
 def test_retrieve_rejects_english_queries_in_one_line(tmp_path: Path) -> None:

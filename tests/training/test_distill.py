@@ -90,7 +90,7 @@ def test_torchrun_two_processes_match_one(tiny_models: tuple[Path, Path], tmp_pa
     assert init_moved  # LoRA B starts at zero: training really ran and both runs moved it alike
 
 
-def _tiny_distiller(tiny: tuple[Path, Path], max_steps: int):  # type: ignore[no-untyped-def]
+def _tiny_distiller(tiny: tuple[Path, Path], max_steps: int | None, **settings: int):  # type: ignore[no-untyped-def]
     from cmkd_med.models.providers import load_encoder
     from cmkd_med.models.student import NULL_CONCEPT, StudentConfig, StudentModel
     from cmkd_med.models.text_encoder import ChunkedTextEncoder
@@ -118,8 +118,8 @@ def _tiny_distiller(tiny: tuple[Path, Path], max_steps: int):  # type: ignore[no
         torch.randn(16, 32, generator=gen), torch.softmax(torch.randn(16, 20, generator=gen) * 3, -1)
     )
     lower = [model.lower(*_ids(ids, tokenizer.pad_token_id))[0].half() for ids in encoded.input_ids]
-    return Distiller(model, DistillConfig(batch_size=4, max_steps=max_steps), corpus, encoded, targets,
-                     tokenizer.pad_token_id, lower)  # fmt: skip
+    return Distiller(model, DistillConfig(batch_size=4, max_steps=max_steps, **settings), corpus, encoded,
+                     targets, tokenizer.pad_token_id, lower)  # fmt: skip
 
 
 def _ids(ids: list[int], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -146,6 +146,39 @@ def test_distillation_resumes_exactly_from_a_checkpoint(
     )
     passes = [h["gate_pass"] for h in straight.history if h["gate_pass"] == h["gate_pass"]]  # skip NaN
     assert passes and all(0.0 <= p <= 1.0 for p in passes) and straight.history[-1]["quantum"] > 0
+
+
+def test_a_resumed_run_keeps_the_epoch_selection_made_before_it_stopped(
+    tiny_models: tuple[Path, Path], tmp_path: Path
+) -> None:
+    ckpt = tmp_path / "ckpt.pt"
+    first = _tiny_distiller(tiny_models, None, epochs=2, checkpoint_every=100)  # 4 steps an epoch
+
+    class Stopped(Exception):
+        pass
+
+    def select(distiller):  # type: ignore[no-untyped-def]
+        def on_epoch(epoch: int) -> None:
+            distiller.selection.setdefault("epochs", []).append(epoch)
+            distiller.selection["best_state"] = {"step": torch.tensor(distiller.step)}
+
+        return on_epoch
+
+    train_step = first.train_step
+
+    def killed_in_the_second_epoch(rows: list[int]) -> dict[str, float]:
+        if first.step == 5:
+            raise Stopped
+        return train_step(rows)
+
+    first.train_step = killed_in_the_second_epoch  # type: ignore[method-assign]
+    with pytest.raises(Stopped):
+        first.run(ckpt, progress=False, on_epoch=select(first))
+    resumed = _tiny_distiller(tiny_models, None, epochs=2, checkpoint_every=100)
+    resumed.resume(ckpt)
+    assert resumed.step == 4 and resumed.selection["epochs"] == [1]  # checkpointed at the epoch's end
+    resumed.run(ckpt, progress=False, on_epoch=select(resumed))
+    assert resumed.selection["epochs"] == [1, 2] and int(resumed.selection["best_state"]["step"]) == 8
 
 
 def test_distill_command_rejects_bad_input_in_one_line() -> None:
