@@ -46,10 +46,8 @@ def dev_note_pairs(dev: Path, out: Path) -> Path:
     english = {r["id"]: r["text"] for r in map(json.loads, dev.with_name("en.jsonl").open(encoding="utf-8"))}
     lang = dev.stem
     rows = ["en\t" + lang]
-    for r in map(json.loads, dev.open(encoding="utf-8")):
-        rows.append(
-            "\t".join(" ".join(t.split()) for t in (english[r["id"]], r["text"]))
-        )  # no tabs, no newlines
+    for r in map(json.loads, dev.open(encoding="utf-8")):  # whitespace collapsed: no tab or newline in a cell
+        rows.append("\t".join(" ".join(t.split()) for t in (english[r["id"]], r["text"])))
     out.write_text("\n".join(rows) + "\n", encoding="utf-8")
     return out
 
