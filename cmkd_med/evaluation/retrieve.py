@@ -52,9 +52,13 @@ def gold_ranks(queries: torch.Tensor, keys: torch.Tensor, gold: list[int]) -> np
 
 def retrieval_metrics(queries: torch.Tensor, keys: torch.Tensor, gold: list[int]) -> dict[str, Any]:
     """Recall@1, recall@10 and MRR of L2-normalised ``queries`` (N, D) against ``keys`` (M, D)."""
-    rank_np = gold_ranks(queries, keys, gold)
+    return rank_metrics(gold_ranks(queries, keys, gold))
+
+
+def rank_metrics(rank_np: np.ndarray) -> dict[str, Any]:
+    """Recall@1, recall@10 and MRR from each query's gold rank (1 = best)."""
     return {
-        "n": len(gold),
+        "n": len(rank_np),
         "recall_at_1": round(float(np.mean(rank_np <= 1)), 4),
         "recall_at_10": round(float(np.mean(rank_np <= 10)), 4),
         "mrr": round(float(np.mean(1.0 / rank_np)), 4),
@@ -99,20 +103,20 @@ def evaluate_retrieve(
     student = Student.load(student_dir or lang)
     teacher = Teacher.load(teacher_dir)
     keys = teacher.embed_text(unique)
-    student_queries = student.embed_text(queries)
-    result = {**retrieval_metrics(student_queries, keys, gold), "lang": lang}
+    student_ranks = gold_ranks(student.embed_text(queries), keys, gold)
+    result = {**rank_metrics(student_ranks), "lang": lang}
     if baselines:
         from cmkd_med.models.text_encoder import ChunkedTextEncoder
 
         base = ChunkedTextEncoder.from_spec(student.model.config.base_model)
-        student_hits = gold_ranks(student_queries, keys, gold) == 1
         result["baselines"] = {}
         for name, (q, k) in {
             "base_model": (_base_vectors(base, queries), _base_vectors(base, unique)),
             "teacher_both_sides": (teacher.embed_text(queries), keys),
         }.items():
+            ranks = gold_ranks(q, k, gold)
             result["baselines"][name] = {
-                **retrieval_metrics(q, k, gold),
-                "vs_student": paired_comparison(student_hits, gold_ranks(q, k, gold) == 1),
+                **rank_metrics(ranks),
+                "vs_student": paired_comparison(student_ranks == 1, ranks == 1),
             }
     return result

@@ -277,10 +277,10 @@ def calibrate(
     from cmkd_med.models.lexical import pool
 
     pooled = lexical is not None and lexical_weight > 0
-    neural_t1 = torch.stack([torch.softmax(lg, -1) for lg in logits]).mean(0).numpy()
+    neural_t1 = torch.stack([torch.softmax(lg, -1) for lg in logits]).mean(0).numpy() if pooled else None
 
     def probs_at(t: float) -> torch.Tensor:
-        if pooled:  # tempering the neural side alone left it sharpening votes (T at its bound)
+        if neural_t1 is not None:  # tempering the neural side alone left it sharpening votes (T at its bound)
             return torch.from_numpy(pool(neural_t1, lexical, lexical_weight, t))
         return torch.stack([torch.softmax(lg / t, -1) for lg in logits]).mean(0)
 
