@@ -60,7 +60,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lang", required=True, choices=("pt", "hi", "sw"))
     parser.add_argument("--variants", default=",".join(FLAGS), help="comma-separated: " + ", ".join(FLAGS))
-    parser.add_argument("--epochs", default="3")
+    parser.add_argument("--epochs", help="default: the distill command's")
     parser.add_argument("--skip-train", action="store_true", help="evaluate the variants already trained")
     args = parser.parse_args()
     lang = args.lang
@@ -88,7 +88,7 @@ def main() -> None:
         if not args.skip_train:
             subprocess.run(
                 [sys.executable, "-m", "cmkd_med.cli", "distill", "--lang", lang, "--out", str(folder),
-                 "--epochs", args.epochs, *FLAGS[variant]],
+                 *(["--epochs", args.epochs] if args.epochs else []), *FLAGS[variant]],
                 check=True, cwd=ROOT,
             )  # fmt: skip
         train_s = time.perf_counter() - start

@@ -49,7 +49,7 @@ REPORT_KINDS = ("report_en", "report_cs")
 
 @dataclass
 class DistillConfig:
-    epochs: int = 3  # the dev notes pick the best epoch (the untrained student included)
+    epochs: int = 5  # the dev notes pick the best epoch (the untrained student included)
     batch_size: int = 32
     max_tokens: int = 128  # tokens a training item is cut to (report windows are ~90 words)
     lr: float = 3e-4  # LoRA, entity attention, concept table

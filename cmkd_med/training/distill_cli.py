@@ -11,6 +11,8 @@ DEV_NOTES = PROJECT_ROOT / "examples" / "dev_notes"
 
 
 def cmd_distill(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     import torch
 
     from cmkd_med.languages import normalize_lang
@@ -44,7 +46,6 @@ def cmd_distill(args: argparse.Namespace) -> int:
         n_calibration=args.n_calibration,
     )
     config = DistillConfig(
-        epochs=args.epochs,
         batch_size=args.batch_size,
         seed=args.seed,
         quantum=not args.no_quantum,
@@ -52,6 +53,8 @@ def cmd_distill(args: argparse.Namespace) -> int:
         max_steps=args.max_steps,
         **_loss_weights(args.loss_weights),  # type: ignore[arg-type]  # float weights only
     )
+    if args.epochs is not None:
+        config = replace(config, epochs=args.epochs)
     try:
         report = distill_student(job, config)
     finally:
@@ -103,7 +106,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="labelled notes picking the best epoch (default: examples/dev_notes/<lang>.jsonl; 'none': skip)",
     )
-    p.add_argument("--epochs", type=int, default=3, help="passes over the distillation corpus (default 3)")
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help="passes over the distillation corpus (default 5, DistillConfig's; the dev notes pick the best)",
+    )
     p.add_argument(
         "--batch-size", type=int, default=32, help="global batch, split across processes (default 32)"
     )

@@ -33,7 +33,7 @@ from cmkd_med.training.distill import (
     summarize_history,
     world,
 )
-from cmkd_med.training.distill_data import DistillCorpus, build_corpus, code_switch
+from cmkd_med.training.distill_data import TICO_HELDOUT_DOCS, DistillCorpus, build_corpus, code_switch
 
 
 @dataclass
@@ -123,8 +123,10 @@ def encode_items(
     return Encoded(ids, concepts)
 
 
-def _report_windows(job: StudentJob, corpus_builder: Callable[[], DistillCorpus]) -> DistillCorpus:
-    path = cache_root(job.lang) / f"corpus_{_digest(job.n_reports, job.n_parallel, job.data_root)}.json"
+def _cached_corpus(job: StudentJob, seed: int, corpus_builder: Callable[[], DistillCorpus]) -> DistillCorpus:
+    """The distillation corpus, cached under everything it is built from (the seed draws the code-switch)."""
+    key = _digest(job.n_reports, job.n_parallel, job.data_root, seed, TICO_HELDOUT_DOCS)
+    path = cache_root(job.lang) / f"corpus_{key}.json"
     if path.exists():
         raw = json.loads(path.read_text(encoding="utf-8"))
         corpus = DistillCorpus(job.lang)
@@ -167,10 +169,10 @@ def distill_student(
         )  # fmt: skip
 
     if rank == 0:
-        corpus = _report_windows(job, build)
+        corpus = _cached_corpus(job, config.seed, build)
     barrier()
     if rank != 0:
-        corpus = _report_windows(job, build)
+        corpus = _cached_corpus(job, config.seed, build)
     if job.max_items is not None:
         corpus = corpus.subsample(job.max_items, config.seed)
     log(f"corpus: {len(corpus.items)} items from {len(corpus.sources)} English sources {corpus.counts()}")

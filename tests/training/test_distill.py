@@ -49,6 +49,32 @@ def test_corpus_shares_sources_and_subsamples_deterministically() -> None:
     assert all(a.sources[it.source] == f"english {int(it.text.split()[1]) % 5}" for it in a.items)
 
 
+def test_the_cached_corpus_is_rebuilt_for_another_seed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cmkd_med.training.student import StudentJob, _cached_corpus
+
+    monkeypatch.setenv("CMKD_CACHE_DIR", str(tmp_path))
+    job = StudentJob(lang="sw", out=tmp_path / "out", teacher_dir=tmp_path / "teacher")
+    builds: list[int] = []
+
+    def builder(seed: int):  # the seed draws which terms are code-switched, so the corpus depends on it
+        def build() -> DistillCorpus:
+            builds.append(seed)
+            corpus = DistillCorpus("sw")
+            corpus.add("fever", f"homa {seed}", "term")
+            return corpus
+
+        return build
+
+    first = _cached_corpus(job, 1, builder(1))
+    again = _cached_corpus(job, 1, builder(1))
+    other = _cached_corpus(job, 2, builder(2))
+    assert builds == [1, 2]  # the second call read the cache, the third did not
+    assert [it.text for it in again.items] == [it.text for it in first.items] == ["homa 1"]
+    assert [it.text for it in other.items] == ["homa 2"]
+
+
 @requires_data
 def test_tico_heldout_documents_are_kept_out_of_distillation() -> None:
     from cmkd_med.training.distill_data import read_tico
