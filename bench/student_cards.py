@@ -150,7 +150,12 @@ def card(lang: str, r: dict) -> str:
         f"{fmt(rb['teacher_both_sides']['recall_at_10'])} | {fmt(rb['teacher_both_sides']['mrr'])} |",
         "",
         f"Target (student recall@1 ≥ base model on both sides): "
-        f"{'met' if rt['recall_at_1'] >= rb['base_model']['recall_at_1'] else '**missed**'}."
+        f"{'met' if rt['recall_at_1'] >= rb['base_model']['recall_at_1'] else '**missed**'}"
+        + (
+            " (no measurable difference either way, see the paired split)."
+            if (vs := rb["base_model"].get("vs_student")) and vs["mcnemar_exact_p"] >= 0.05
+            else "."
+        )
         + (
             ""
             if rt["recall_at_1"] >= rb["base_model"]["recall_at_1"]
@@ -161,7 +166,7 @@ def card(lang: str, r: dict) -> str:
             f" Paired on the same queries: only the student ranks the right sentence first on "
             f"{vs['student_only']}, only the base model on {vs['baseline_only']} (exact McNemar p "
             f"{pvalue(vs['mcnemar_exact_p'])})."
-            if (vs := rb["base_model"].get("vs_student"))
+            if vs
             else ""
         )
         + " The teacher's text space is its frozen body's own geometry (a locked projection, see "
