@@ -20,7 +20,7 @@ def test_mse_weights_select_samples_and_teacher_gets_no_gradient() -> None:
     t = torch.zeros(2, 2, requires_grad=True)
     loss = FeatureMSELoss()(s, t, torch.tensor([1.0, 0.0]))
     assert float(loss.detach()) == 0.0  # only the first (matching) sample counts
-    assert float(FeatureMSELoss()(s, t)) == pytest.approx(4.5)
+    assert float(FeatureMSELoss()(s, t).detach()) == pytest.approx(4.5)
     FeatureMSELoss()(s, t).backward()
     assert t.grad is None and s.grad is not None
 
@@ -62,11 +62,11 @@ def test_quantum_contrastive_penalises_a_collapsed_circuit() -> None:
     torch.manual_seed(0)
     loss = QuantumFidelityLoss(dim=8)
     t = torch.randn(6, 8)
-    good = float(loss.contrastive(t, t))  # matching pairs identical → positive term 0
+    good = float(loss.contrastive(t, t).detach())  # matching pairs identical → positive term 0
     with torch.no_grad():  # an angle map sending everything to one state: infidelity 0 for any student
         loss.to_angles.weight.zero_()
-    assert float(loss(t, torch.randn(6, 8))) == pytest.approx(0.0, abs=1e-6)
-    collapsed = float(loss.contrastive(t, torch.randn(6, 8)))
+    assert float(loss(t, torch.randn(6, 8)).detach()) == pytest.approx(0.0, abs=1e-6)
+    collapsed = float(loss.contrastive(t, torch.randn(6, 8)).detach())
     assert collapsed == pytest.approx(1.0, abs=1e-5)  # the repulsion term catches it
     assert good < collapsed
 
