@@ -86,4 +86,4 @@ def test_quantum_fidelity_matrix_diagonal_is_pairwise_fidelity() -> None:
     t, s = torch.randn(3, 4), torch.randn(3, 4)
     m = loss.fidelity_matrix(t, s)
     assert torch.allclose(m.diagonal(), loss.fidelity(t, s), atol=1e-6)
-    assert bool(((m >= -1e-6) & (m <= 1 + 1e-6)).all()) and not math.isnan(float(m.sum()))
+    assert bool(((m >= -1e-6) & (m <= 1 + 1e-6)).all()) and not math.isnan(float(m.sum().detach()))
