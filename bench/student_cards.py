@@ -33,6 +33,8 @@ def card(lang: str, r: dict) -> str:
     full = r["variants"]["full"]
     c, cb = full["classify_dev_notes"], full["classify_baselines"]
     rt, rb = full["retrieve_tico_heldout"], full["retrieve_baselines"]
+    vs = rb["base_model"].get("vs_student")  # the paired split, when the run has it
+    dn = full.get("retrieve_dev_notes")  # in-domain retrieval on the dev notes, when the run has it
     teacher = r["teacher_on_english_versions"]
     config = json.loads((ROOT / "adapters" / lang / "config.json").read_text(encoding="utf-8"))
     report = json.loads((ROOT / "adapters" / lang / "training_report.json").read_text(encoding="utf-8"))
@@ -153,7 +155,7 @@ def card(lang: str, r: dict) -> str:
         f"{'met' if rt['recall_at_1'] >= rb['base_model']['recall_at_1'] else '**missed**'}"
         + (
             " (no measurable difference either way, see the paired split)."
-            if (vs := rb["base_model"].get("vs_student")) and vs["mcnemar_exact_p"] >= 0.05
+            if vs and vs["mcnemar_exact_p"] >= 0.05
             else "."
         )
         + (
@@ -186,7 +188,7 @@ def card(lang: str, r: dict) -> str:
                 f"{dn['baselines']['base_model']['vs_student']['baseline_only']}).",
                 "",
             ]
-            if (dn := r["variants"]["full"].get("retrieve_dev_notes"))
+            if dn
             else []
         ),
         "**Ablations**, each trained by the same command with one part removed (`--no-quantum`, "
