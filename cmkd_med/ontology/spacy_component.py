@@ -4,7 +4,8 @@ Mentions go to ``doc.spans["cmkd"]`` (all, with ``kb_id_`` = CUI and ``label_`` 
 ``doc.ents`` (the same spans; the linker's mentions never overlap).
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations`` here: spaCy 3.7 validates factory signatures with pydantic v1,
+# which cannot resolve string annotations.
 
 from spacy.language import Language
 from spacy.tokens import Doc, Span
