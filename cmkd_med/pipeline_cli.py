@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from cmkd_med import fhir
 from cmkd_med.errors import InvalidInputError
 from cmkd_med.languages import SUPPORTED_LANGUAGES
 
@@ -53,11 +54,17 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
     nlp = _pipeline(args)
     if args.input is not None:
-        return _bulk(
-            args, lambda rows: nlp.classify([r.text for r in rows], [r.lang for r in rows]), "classify"
-        )
+
+        def classify_rows(rows: list[Any]) -> list[dict[str, Any]]:
+            results = nlp.classify([r.text for r in rows], [r.lang for r in rows])
+            return fhir.bulk_records(rows, results, nlp.kb) if args.format == "fhir" else results
+
+        return _bulk(args, classify_rows, "classify")
     result = nlp.classify(_note(args))
-    if args.json:
+    if args.format == "fhir":
+        print_json(fhir.to_bundle(result, nlp.kb))
+        return 0
+    if args.json or args.format == "json":
         print_json(result)
         return 0
     head = (
@@ -81,11 +88,16 @@ def cmd_summarize(args: argparse.Namespace) -> int:
 
         def process(rows: list[Any]) -> list[dict[str, Any]]:
             results = nlp.classify([r.text for r in rows], [r.lang for r in rows])
-            return [nlp.summarize(res, args.audience, args.summary_lang) for res in results]
+            summaries = [nlp.summarize(res, args.audience, args.summary_lang) for res in results]
+            return fhir.bulk_records(rows, results, nlp.kb, summaries) if args.format == "fhir" else summaries
 
         return _bulk(args, process, "summarize")
+    if args.format == "fhir":
+        result = nlp.classify([_note(args)])[0]
+        print_json(fhir.to_bundle(result, nlp.kb, nlp.summarize(result, args.audience, args.summary_lang)))
+        return 0
     summary = nlp.summarize(_note(args), args.audience, args.summary_lang)
-    if args.json:
+    if args.json or args.format == "json":
         print_json(summary)
     else:
         print(summary["text"])
@@ -157,15 +169,27 @@ def _common(p: argparse.ArgumentParser, what: str = "note") -> None:
     p.add_argument("--json", action="store_true", help="one note: print JSON")
 
 
+def _format_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--format",
+        choices=("text", "json", "fhir"),
+        default=None,
+        help="output: text (one note's default), json (as --json; bulk rows always are JSON) or fhir "
+        '(a FHIR R4 Bundle; bulk rows {"id", "fhir"})',
+    )
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("classify", help="cancer type of a note, with concept, probability, entities")
     _common(p)
+    _format_option(p)
     p.set_defaults(func=cmd_classify)
 
     p = subparsers.add_parser("summarize", help="a patient (or clinician) summary of a note")
     _common(p)
     p.add_argument("--audience", choices=("patient", "clinician"), default="patient", help="default patient")
     p.add_argument("--summary-lang", help="language of the summary (default: the note's)")
+    _format_option(p)
     p.set_defaults(func=cmd_summarize)
 
     p = subparsers.add_parser("retrieve", help="nearest reports, variant sets or slides to a query")
