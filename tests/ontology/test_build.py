@@ -71,12 +71,13 @@ def test_frequent_concepts_are_labelled_in_every_language(built_kb: KnowledgeBas
     assert not missing, f"{len(missing)} (concept, language) pairs lack labels, e.g. {missing[:5]}"
 
 
-def test_every_label_has_provenance_and_hi_sw_are_marked_curated(built_kb: KnowledgeBase) -> None:
+def test_every_label_has_provenance_and_hi_sw_are_marked_unreviewed(built_kb: KnowledgeBase) -> None:
+    # Hindi and Swahili labels await review by a native-speaking clinician (issue 14).
     for concept in built_kb:
         for label in concept.labels:
             assert label.source
             if label.lang in ("hi", "sw"):
-                assert label.source == "curated" or label.source.startswith("TICO-19:"), label
+                assert label.source.startswith(("curated, unreviewed", "TICO-19:")), label
 
 
 def test_curated_label_files_name_known_concepts_only(built_kb: KnowledgeBase) -> None:
