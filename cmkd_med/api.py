@@ -13,51 +13,25 @@ Models load on first use and stay loaded. Nothing here reads the network, and no
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from cmkd_med.errors import InvalidInputError, UnsupportedLanguageError
+from cmkd_med.errors import InvalidInputError
 from cmkd_med.languages import SUPPORTED_LANGUAGES, normalize_lang
 from cmkd_med.text import validate_text
 
 TOP_K = 3  # classes listed in ``probabilities``
 
 
-# Besides our four, the languages a note from our users' settings may also be written in, so that such a
-# note is reported as unsupported instead of being forced into the nearest of the four.
-_OTHER_LANGUAGES = (
-    "SPANISH", "FRENCH", "GERMAN", "ITALIAN", "DUTCH", "ARABIC", "CHINESE", "BENGALI", "MARATHI", "TAMIL",
-    "TELUGU", "GUJARATI", "PUNJABI", "URDU", "SOMALI", "YORUBA", "ZULU", "XHOSA", "SOTHO", "TSONGA",
-    "TSWANA", "GANDA", "SHONA", "AFRIKAANS", "INDONESIAN", "TAGALOG",
-)  # fmt: skip
-
-
-@lru_cache(maxsize=1)
-def _detector() -> Any:
-    from lingua import Language, LanguageDetectorBuilder
-
-    ours = [Language.ENGLISH, Language.PORTUGUESE, Language.HINDI, Language.SWAHILI]
-    others = [getattr(Language, name) for name in _OTHER_LANGUAGES if hasattr(Language, name)]
-    return LanguageDetectorBuilder.from_languages(*ours, *others).build()
-
-
 def detect_language(text: str) -> str:
-    """ISO code of ``text``'s language among en/pt/hi/sw (offline, lingua); a note in another language
-    raises :class:`UnsupportedLanguageError`, one too short to tell :class:`InvalidInputError`."""
-    from lingua import Language
+    """ISO code of ``text``'s language among en/pt/hi/sw (offline, lingua restricted to what we support,
+    with a script/ontology prior for short notes: :mod:`cmkd_med.langdetect`); a note clearly in another
+    language raises :class:`UnsupportedLanguageError`, one with nothing to tell :class:`InvalidInputError`."""
+    from cmkd_med.langdetect import detect_language as detect
 
-    found = _detector().detect_language_of(text)
-    codes = {Language.ENGLISH: "en", Language.PORTUGUESE: "pt", Language.HINDI: "hi", Language.SWAHILI: "sw"}
-    if found is None:
-        raise InvalidInputError("could not tell the note's language; pass the language explicitly")
-    if found not in codes:
-        raise UnsupportedLanguageError(
-            f"the note looks {found.name.title()}; supported: {', '.join(SUPPORTED_LANGUAGES)}"
-        )
-    return codes[found]
+    return detect(text)
 
 
 def _check_device(device: Any) -> str:
@@ -128,8 +102,19 @@ class Pipeline:
         autocast_dtype(precision, device)  # a bad value fails here, not at the first note
         if not isinstance(batch_size, int) or batch_size < 1:
             raise InvalidInputError(f"batch_size must be a positive integer, got {batch_size!r}")
-        if abstain_threshold is not None and not 0.0 <= float(abstain_threshold) <= 1.0:
-            raise InvalidInputError("abstain_threshold is an uncertainty (1 − max probability) in [0, 1]")
+        if abstain_threshold is not None and (
+            isinstance(abstain_threshold, bool)
+            or not isinstance(abstain_threshold, int | float)
+            or not 0.0 <= float(abstain_threshold) <= 1.0
+        ):  # a string or a NaN is refused here, not met as a ValueError at the first note (issue 17)
+            raise InvalidInputError(
+                "abstain_threshold is an uncertainty (1 − max probability) in [0, 1], "
+                f"got {abstain_threshold!r}"
+            )
+        if adapter is not None:
+            from cmkd_med.models.integrity import check_adapter_lang
+
+            check_adapter_lang(Path(adapter), self.lang)  # a Hindi student is not run as Portuguese
         self.adapter = Path(adapter) if adapter is not None else None
         self.base_model = base_model
         self.device = device

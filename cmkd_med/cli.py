@@ -58,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     from cmkd_med.models.cli import register as register_models
     from cmkd_med.ontology.cli import register as register_ontology
     from cmkd_med.pipeline_cli import register as register_pipeline
+    from cmkd_med.service.server import register as register_serve
     from cmkd_med.training.cli import register as register_train
     from cmkd_med.training.distill_cli import register as register_distill
 
@@ -89,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_train(sub)
     register_distill(sub)
     register_models(sub)
+    register_serve(sub)
 
     demo = sub.add_parser("demo", help="run the offline demo on the bundled examples")
     demo.set_defaults(func=cmd_demo)
