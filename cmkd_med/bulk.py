@@ -2,36 +2,34 @@
 one output row per input line in input order, and a bad row becomes an error record instead of a crash.
 
 * Streaming: the input is read line by line and written batch by batch (flushed and fsync'ed), so memory
-  does not grow with the file; only the ids already written are kept, to resume.
-* Resume: rerunning with the same ``--out`` skips the ids already there. A line torn by a kill mid-write is
-  cut off first, so a crash or a kill loses at most the batch in flight, never a written row.
-* Bad rows (not JSON, no id, empty or non-text ``text``, over the size limit, an unsupported ``lang``) get
-  ``{"id", "line", "error"}``; the rest go on. The exit code says whether any row failed. Error messages
-  never quote the note.
+  does not grow with the file; only the keys of the rows already written are kept, to resume.
+* Rows: :mod:`cmkd_med.rows` turns each input line into a row or an error record (blank lines included);
+  each output record is strict JSON (:func:`~cmkd_med.safe_io.dumps_strict`: no ``NaN``, no bad UTF-8).
+* Resume: rerunning with the same ``--out`` skips the rows already there (matched by id and occurrence, or
+  by line for id-less lines). Error records of internal errors are retried, and with ``retry_errors`` every
+  error record; then the output is rebuilt beside itself in input order and moved over the old one
+  atomically. A line torn by a kill mid-write is cut off first, so a kill loses at most the batch in flight.
+* Safety: ``<out>.lock`` keeps a second run off the same output; an existing ``--out`` that is not this
+  tool's JSONL is refused, never truncated; a directory is refused.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from cmkd_med.errors import CmkdError, DataNotFoundError, InvalidInputError
-from cmkd_med.text import validate_text
+from cmkd_med.errors import DataNotFoundError, InvalidInputError, ModelOutputError
+from cmkd_med.rows import Item, Row, RowKeys, error_record, is_retryable, item_id, item_line, iter_rows
+from cmkd_med.rows import loads_line as _loads
+from cmkd_med.safe_io import OutputLock, dumps_strict
 
 EXIT_SOME_ROWS_FAILED = 1
-
-
-@dataclass
-class Row:
-    id: str
-    line: int
-    text: str
-    lang: str | None = None
+_OUR_LINE_START = b'{"id": '  # every record this module writes starts so (the id comes first)
 
 
 @dataclass
@@ -39,80 +37,84 @@ class BulkStats:
     written: int = 0
     skipped: int = 0  # already in --out from an earlier run
     failed: int = 0
+    retried: int = 0  # error records of an earlier run done again
+    kept_errors: int = 0  # error records of an earlier run kept (the output still has failed rows)
+
+    @property
+    def any_failed(self) -> bool:
+        """Whether the output holds a failed row (written now or kept): exit code 1."""
+        return bool(self.failed or self.kept_errors)
 
 
 # (rows) → one result dict per row, in order; may raise CmkdError for a bad row
 Processor = Callable[[list[Row]], list[dict[str, Any]]]
 
 
-def completed_ids(out: Path) -> set[str]:
-    """Ids (and ``line:N`` keys of id-less error records) already in ``out``; a torn last line is cut off."""
-    done: set[str] = set()
+def _not_ours(out: Path, line: int) -> InvalidInputError:
+    return InvalidInputError(
+        f"{out} exists and is not a cmkd-med bulk output (line {line}); "
+        "refusing to overwrite it: choose another --out"
+    )
+
+
+def read_output(out: Path) -> Iterator[tuple[bytes, dict[str, Any]]]:
+    """(raw line, record) of each complete record of an earlier run's ``out``, after checking the whole
+    file is this tool's JSONL (else :class:`InvalidInputError`, the file untouched) and cutting a line
+    torn by a kill."""
     if not out.exists():
-        return done
-    good_end = 0
+        return iter(())
+    if out.is_dir():
+        raise InvalidInputError(f"--out {out} is a directory; give a file path")
+    good_end, terminate = 0, False
     with out.open("rb") as handle:
-        for raw in handle:
-            if not raw.endswith(b"\n"):
-                break
+        for n, raw in enumerate(handle, 1):
             try:
-                row = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                break
-            done.add(_key(row.get("id"), row.get("line")))
-            good_end += len(raw)
+                record = _loads(raw)
+            except InvalidInputError:
+                record = None
+            ours = isinstance(record, dict) and "id" in record and raw.startswith(_OUR_LINE_START)
+            if raw.endswith(b"\n"):
+                if not ours:
+                    raise _not_ours(out, n)
+                good_end += len(raw)
+            elif ours:  # complete but unterminated: terminated below
+                good_end += len(raw)
+                terminate = True
+            elif not (raw.startswith(_OUR_LINE_START) or _OUR_LINE_START.startswith(raw)):
+                raise _not_ours(out, n)
+            # else: the last line, torn by a kill mid-write: cut below
     if good_end != out.stat().st_size:
         with out.open("r+b") as handle:
             handle.truncate(good_end)
-    return done
+    if terminate:
+        with out.open("ab") as handle:
+            handle.write(b"\n")
+    return _records(out)
 
 
-def _key(row_id: object, line: object) -> str:
-    return row_id if isinstance(row_id, str) and row_id else f"line:{line}"
+def _records(out: Path) -> Iterator[tuple[bytes, dict[str, Any]]]:
+    with out.open("rb") as handle:
+        for raw in handle:
+            yield raw, _loads(raw)
 
 
-def parse_line(raw: bytes, line: int) -> Row | dict[str, Any]:
-    """A :class:`Row`, or the error record of a bad line."""
-    row_id: Any = None
-    try:
-        try:
-            data = json.loads(raw)
-        except UnicodeDecodeError:
-            raise InvalidInputError("line is not valid UTF-8") from None
-        except json.JSONDecodeError as exc:
-            raise InvalidInputError(f"not JSON ({exc.msg})") from None
-        if not isinstance(data, dict):
-            raise InvalidInputError("expected a JSON object with 'id' and 'text'")
-        row_id = data.get("id")
-        if not isinstance(row_id, str) or not row_id:
-            row_id = None
-            raise InvalidInputError("'id' must be a non-empty string")
-        if "text" not in data:
-            raise InvalidInputError("missing 'text'")
-        text = validate_text(data["text"], "text")
-        lang = data.get("lang")
-        if lang is not None:
-            from cmkd_med.languages import normalize_lang
-
-            lang = normalize_lang(lang)
-        return Row(row_id, line, text, lang)
-    except CmkdError as exc:
-        return error_record(row_id, line, exc)
-
-
-def error_record(row_id: str | None, line: int, exc: BaseException) -> dict[str, Any]:
-    message = str(exc) if isinstance(exc, CmkdError) else f"internal error ({type(exc).__name__})"
-    return {"id": row_id, "line": line, "error": message}
+def completed_ids(out: Path, retry_errors: bool = False) -> set[str]:
+    """Ids (``line:N`` for id-less records) of the records in ``out`` that a resume keeps."""
+    return {
+        r["id"] if isinstance(r.get("id"), str) and r["id"] else f"line:{r.get('line')}"
+        for _, r in read_output(out)
+        if not is_retryable(r, retry_errors)
+    }
 
 
 def _lines(path: str) -> Iterator[tuple[int, bytes]]:
     if path == "-":
-        for n, raw in enumerate(sys.stdin.buffer, 1):
-            yield n, raw
+        if sys.stdin is None:
+            raise InvalidInputError("--input - reads standard input, and there is none")
+        yield from enumerate(sys.stdin.buffer, 1)
         return
     with open(path, "rb") as handle:
-        for n, raw in enumerate(handle, 1):
-            yield n, raw
+        yield from enumerate(handle, 1)
 
 
 def _count_lines(path: str) -> int | None:
@@ -122,6 +124,15 @@ def _count_lines(path: str) -> int | None:
         return sum(1 for _ in handle)
 
 
+def _check_paths(input_path: str, out: Path) -> None:
+    if input_path != "-" and not Path(input_path).is_file():
+        raise DataNotFoundError(f"no such file: {input_path}")
+    if out.is_dir():
+        raise InvalidInputError(f"--out {out} is a directory; give a file path")
+    if input_path != "-" and out.exists() and out.resolve() == Path(input_path).resolve():
+        raise InvalidInputError("--out must not be the input file")
+
+
 def run_bulk(
     input_path: str,
     out_path: str,
@@ -129,51 +140,140 @@ def run_bulk(
     batch_size: int = 16,
     progress: bool = True,
     desc: str = "rows",
+    retry_errors: bool = False,
 ) -> BulkStats:
     """Stream ``input_path`` (``-``: stdin) through ``process`` into ``out_path``; see the module doc."""
-    from tqdm import tqdm
-
-    if input_path != "-" and not Path(input_path).is_file():
-        raise DataNotFoundError(f"no such file: {input_path}")
     out = Path(out_path)
-    if input_path != "-" and out.exists() and out.resolve() == Path(input_path).resolve():
-        raise InvalidInputError("--out must not be the input file")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    done = completed_ids(out)
-    stats = BulkStats()
-    pending: list[Row | dict[str, Any]] = []  # rows and error records in input order, not yet written
-    with (
-        out.open("a", encoding="utf-8") as sink,
-        tqdm(total=_count_lines(input_path), desc=desc, unit=" rows", disable=not progress or None) as bar,
-    ):
-        for n, raw in _lines(input_path):
-            bar.update(1)
-            if not raw.strip():
-                continue  # blank lines are not rows
-            item = parse_line(raw, n)
-            key = _key(item.id, n) if isinstance(item, Row) else _key(item["id"], n)
-            if key in done:
-                stats.skipped += 1
+    _check_paths(input_path, out)
+    with OutputLock(out):
+        done: Counter[tuple[Any, ...]] = Counter()
+        done_errors: Counter[tuple[Any, ...]] = Counter()
+        rewrite = False
+        keys = RowKeys()
+        for _, record in read_output(out):
+            if is_retryable(record, retry_errors):
+                rewrite = True
                 continue
-            done.add(key)
-            pending.append(item)
-            if sum(isinstance(p, Row) for p in pending) >= batch_size:
-                _flush(pending, process, sink, stats)
-        _flush(pending, process, sink, stats)
+            key = keys.key(record.get("id"), record.get("line"))
+            done[key] += 1
+            done_errors[key] += "error" in record
+        if rewrite:
+            return _rebuild(input_path, out, process, batch_size, progress, desc, retry_errors)
+        stats = BulkStats()
+        with out.open("a", encoding="utf-8") as sink:
+            writer = BatchWriter(sink, process, batch_size, stats)
+            keys = RowKeys()
+            for item in _progress(iter_rows(_lines(input_path)), input_path, progress, desc):
+                key = keys.key(item_id(item), item_line(item))
+                if done[key] > 0:
+                    done[key] -= 1
+                    stats.skipped += 1
+                    if done_errors[key] > 0:
+                        done_errors[key] -= 1
+                        stats.kept_errors += 1
+                    continue
+                writer.add(item)
+            writer.flush()
+        return stats
+
+
+def _rebuild(
+    input_path: str,
+    out: Path,
+    process: Processor,
+    batch_size: int,
+    progress: bool,
+    desc: str,
+    retry_errors: bool,
+) -> BulkStats:
+    """Redo the retryable records: a new output in input order, written beside ``out``, then moved over it.
+    A kill meanwhile leaves ``out`` as it was."""
+    stats = BulkStats()
+    tmp = out.with_name(f".{out.name}.rebuild")
+    old = _records(out)
+    old_keys, new_keys = RowKeys(), RowKeys()
+
+    def next_old() -> tuple[tuple[Any, ...], bytes, dict[str, Any]] | None:
+        entry = next(old, None)
+        if entry is None:
+            return None
+        raw, record = entry
+        return old_keys.key(record.get("id"), record.get("line")), raw, record
+
+    current = next_old()
+    with tmp.open("w", encoding="utf-8") as sink:
+        writer = BatchWriter(sink, process, batch_size, stats)
+        for item in _progress(iter_rows(_lines(input_path)), input_path, progress, desc):
+            key = new_keys.key(item_id(item), item_line(item))
+            if current is not None and current[0] == key:
+                _, raw, record = current
+                current = next_old()
+                if not is_retryable(record, retry_errors):
+                    stats.skipped += 1
+                    stats.kept_errors += "error" in record
+                    writer.add(raw.decode("utf-8"))
+                    continue
+                stats.retried += 1
+            writer.add(item)
+        while current is not None:  # rows no longer in the input: kept, never destroyed
+            if not is_retryable(current[2], retry_errors):
+                writer.add(current[1].decode("utf-8"))
+            current = next_old()
+        writer.flush()
+    os.replace(tmp, out)
     return stats
 
 
-def _flush(pending: list[Row | dict[str, Any]], process: Processor, sink: IO[str], stats: BulkStats) -> None:
-    rows = [p for p in pending if isinstance(p, Row)]
-    results = iter(_process_isolating(rows, process))
-    for item in pending:
-        record = next(results) if isinstance(item, Row) else item
-        stats.failed += "error" in record
-        stats.written += 1
-        sink.write(json.dumps(record, ensure_ascii=False) + "\n")
-    sink.flush()
-    os.fsync(sink.fileno())
-    pending.clear()
+def _progress(items: Iterator[Item], input_path: str, progress: bool, desc: str) -> Iterator[Item]:
+    from tqdm import tqdm
+
+    total = _count_lines(input_path) if progress else None
+    with tqdm(total=total, desc=desc, unit=" rows", disable=not progress or None) as bar:
+        for item in items:
+            bar.update(1)
+            yield item
+
+
+class BatchWriter:
+    """Collects items (rows to process, error records, lines copied from an earlier run) and writes them in
+    input order, a batch at a time (``batch_size`` rows to process), flushed and fsync'ed."""
+
+    def __init__(self, sink: IO[str], process: Processor, batch_size: int, stats: BulkStats):
+        self.sink, self.process, self.batch_size, self.stats = sink, process, batch_size, stats
+        self.pending: list[Item | str] = []
+        self.rows = 0
+
+    def add(self, item: Item | str) -> None:
+        self.pending.append(item)
+        self.rows += isinstance(item, Row)
+        if self.rows >= self.batch_size:
+            self.flush()
+
+    def flush(self) -> None:
+        rows = [p for p in self.pending if isinstance(p, Row)]
+        results = iter(_process_isolating(rows, self.process))
+        for item in self.pending:
+            if isinstance(item, str):
+                self.sink.write(item)
+                continue
+            record = next(results) if isinstance(item, Row) else item
+            self.write_record(record, item_line(item))
+        self.sink.flush()
+        os.fsync(self.sink.fileno())
+        self.pending.clear()
+        self.rows = 0
+
+    def write_record(self, record: dict[str, Any], line: int) -> None:
+        """One record as a line of strict JSON; a result that cannot be (a NaN) becomes an error record."""
+        try:
+            text = dumps_strict(record)
+        except ValueError:
+            refused = ModelOutputError("the model gave a non-finite number; result refused")
+            record = error_record(record.get("id"), line, refused)
+            text = dumps_strict(record)
+        self.stats.failed += "error" in record
+        self.stats.written += 1
+        self.sink.write(text + "\n")
 
 
 def _process_isolating(rows: list[Row], process: Processor) -> list[dict[str, Any]]:

@@ -1,18 +1,21 @@
-"""The ``cmkd-med`` command line. Every user mistake ends in one line on stderr and exit code 2."""
+"""The ``cmkd-med`` command line. Exit codes: 0 done (every bulk row fine), 1 some bulk rows failed, 2 a user
+error (one line on stderr), 3 an internal error, a bug (one line; ``CMKD_DEBUG=1`` adds the traceback)."""
 
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import sys
+import traceback
 from collections.abc import Sequence
 
 from cmkd_med import __version__
-from cmkd_med.errors import CmkdError
+from cmkd_med.errors import CmkdError, ModelOutputError
 from cmkd_med.languages import SUPPORTED_LANGUAGES
 from cmkd_med.ontology.linker import DEFAULT_THRESHOLD
 
 EXIT_USER_ERROR = 2
+EXIT_INTERNAL_ERROR = 3  # a bug: one line, and the traceback only with CMKD_DEBUG=1
 
 
 def read_text_arg(value: str | None, what: str = "note") -> str:
@@ -27,7 +30,13 @@ def read_text_arg(value: str | None, what: str = "note") -> str:
 
 
 def print_json(obj: object) -> None:
-    print(json.dumps(obj, ensure_ascii=False, indent=2))
+    from cmkd_med.safe_io import dumps_strict
+
+    try:
+        text = dumps_strict(obj, indent=2)
+    except ValueError:  # a NaN: never printed as if it were an answer (issue 17)
+        raise ModelOutputError("the model gave a non-finite number; result refused") from None
+    print(text)
 
 
 # --- link ------------------------------------------------------------------------------------------
@@ -110,6 +119,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # the environment: a full disk, a permission, a path that cannot be written
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"cmkd-med: error: {exc.strerror or type(exc).__name__}{where}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except Exception as exc:
+        if os.environ.get("CMKD_DEBUG", "") not in ("", "0"):
+            traceback.print_exc()
+        print(
+            f"cmkd-med: internal error ({type(exc).__name__}): this is a bug, please report it "
+            "(CMKD_DEBUG=1 shows the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL_ERROR
 
 
 if __name__ == "__main__":

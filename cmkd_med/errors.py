@@ -37,3 +37,19 @@ class OntologyNotBuiltError(CmkdError, FileNotFoundError):
 
 class MissingDependencyError(CmkdError, ImportError):
     """An optional heavy dependency is not installed; the message says which extra to install."""
+
+
+class IndexFormatError(DataFormatError):
+    """A retrieval index folder is damaged: a file missing, empty, truncated, garbled or inconsistent."""
+
+
+class AdapterFormatError(DataFormatError):
+    """An adapter folder (teacher or student) is damaged or its config holds values it cannot run with."""
+
+
+class OutputBusyError(CmkdError):
+    """Another run is writing the same ``--out`` (its lock file is held)."""
+
+
+class ModelOutputError(CmkdError):
+    """A model produced non-finite values (a broken adapter); refused rather than passed off as an answer."""

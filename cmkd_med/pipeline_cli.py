@@ -31,13 +31,22 @@ def _bulk(args: argparse.Namespace, process: Any, desc: str) -> int:
 
     if args.out is None:
         raise InvalidInputError("--input needs --out (the JSONL file to write; rerun with it to resume)")
-    stats = run_bulk(args.input, args.out, process, args.batch_size, progress=True, desc=desc)
+    stats = run_bulk(
+        args.input,
+        args.out,
+        process,
+        args.batch_size,
+        progress=True,
+        desc=desc,
+        retry_errors=args.retry_errors,
+    )
+    retried = f", {stats.retried} error rows retried" if stats.retried else ""
     print(
         f"{stats.written} rows written to {args.out} ({stats.failed} failed), "
-        f"{stats.skipped} already there from an earlier run",
+        f"{stats.skipped} already there from an earlier run{retried}",
         file=sys.stderr,
     )
-    return EXIT_SOME_ROWS_FAILED if stats.failed else 0
+    return EXIT_SOME_ROWS_FAILED if stats.any_failed else 0
 
 
 def _note(args: argparse.Namespace, what: str = "note") -> str:
@@ -150,6 +159,11 @@ def _common(p: argparse.ArgumentParser, what: str = "note") -> None:
     )
     p.add_argument("--input", help='bulk: JSONL rows {"id", "text"[, "lang"]} (\'-\' reads stdin)')
     p.add_argument("--out", help="bulk: JSONL output, one row per input line; rerun to resume")
+    p.add_argument(
+        "--retry-errors",
+        action="store_true",
+        help="bulk resume: also redo the rows an earlier run wrote as errors (internal errors always are)",
+    )
     p.add_argument("--adapter", help="adapter folder to use instead of adapters/<lang> (one language)")
     p.add_argument("--base-model", help="provider spec of the same base weights (e.g. a local copy)")
     p.add_argument("--batch-size", type=int, default=16, help="notes per batch (default 16)")

@@ -22,12 +22,26 @@ def validate_text(text: object, what: str = "note", max_chars: int = MAX_NOTE_CH
             ) from None
     if not isinstance(text, str):
         raise InvalidInputError(f"{what} must be text, got {type(text).__name__}")
+    check_unicode(text, what)
     if not text.strip():
         raise InvalidInputError(f"{what} is empty or whitespace only")
     if len(text) > max_chars:
         raise InvalidInputError(
             f"{what} is {len(text):,} characters long; the limit is {max_chars:,} (split the document)"
         )
+    return text
+
+
+def check_unicode(text: str, what: str = "note") -> str:
+    """``text`` unless it holds a lone surrogate (a JSON ``\\ud800`` escape, or an argument that was not valid
+    UTF-8, which Python decodes to surrogates): such a string cannot be written out as UTF-8 or tokenised, so
+    it is refused here with :class:`InvalidInputError` instead of crashing later (issue 17)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInputError(
+            f"{what} is not valid Unicode text (a lone surrogate or invalid UTF-8 at offset {exc.start})"
+        ) from None
     return text
 
 

@@ -27,6 +27,8 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 obj = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise DataFormatError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+            except RecursionError:  # a line nested 100k levels deep (issue 17)
+                raise DataFormatError(f"{path}:{lineno}: JSON nested too deeply") from None
             if not isinstance(obj, dict):
                 raise DataFormatError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
             yield lineno, obj
@@ -34,9 +36,9 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
 def write_json(obj: dict[str, Any], out: str | Path | None) -> str:
     """Serialise ``obj``; also write it to ``out`` when given. Returns the text."""
-    text = json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False)
+    from cmkd_med.safe_io import atomic_write_text, dumps_strict
+
+    text = dumps_strict(obj, indent=2)  # strict JSON: a NaN metric fails here, not in a reader
     if out is not None:
-        path = Path(out)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text + "\n", encoding="utf-8")
+        atomic_write_text(out, text + "\n")  # an existing file is replaced whole or not at all
     return text

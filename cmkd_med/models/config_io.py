@@ -7,7 +7,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TypeVar
 
-from cmkd_med.errors import CmkdError, DataFormatError
+from cmkd_med.errors import AdapterFormatError
 
 CONFIG_FILE = "config.json"
 T = TypeVar("T")
@@ -20,10 +20,13 @@ def save_config(config: Any, folder: Path) -> None:
 
 def load_config(cls: type[T], folder: Path, what: str, how: str) -> T:
     """``cls(**config.json)``; a missing file says ``how`` to make one, a bad one says what is wrong."""
+    from cmkd_med.models.integrity import check_config, read_config
+
     path = folder / CONFIG_FILE
-    if not path.exists():
-        raise CmkdError(f"no {what} at {folder} ({CONFIG_FILE} missing): run `{how}`")
+    data = read_config(folder, what, how)
     try:
-        return cls(**json.loads(path.read_text(encoding="utf-8")))
-    except (TypeError, json.JSONDecodeError) as exc:
-        raise DataFormatError(f"{path}: not a {what} config ({exc})") from None
+        config = cls(**data)
+    except TypeError as exc:
+        raise AdapterFormatError(f"{path}: not a {what} config ({exc})") from None
+    check_config(config, path)  # values it can run with: a temperature of 0 is refused here (issue 17)
+    return config

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cmkd_med.errors import CmkdError
+from cmkd_med.errors import AdapterFormatError, CmkdError
 from cmkd_med.text import despace_ocr
 
 WEIGHTS_FILE = "lexical.safetensors"
@@ -101,13 +101,18 @@ class LexicalExpert:
 
     @classmethod
     def load(cls, folder: Path) -> LexicalExpert:
-        from safetensors.numpy import load_file
+        from cmkd_med.models.integrity import check_lexical, load_tensors
 
         weights, vocab = folder / WEIGHTS_FILE, folder / VOCAB_FILE
         if not weights.exists() or not vocab.exists():
             raise CmkdError(f"no lexical expert in {folder}: run `cmkd-med train-teacher`")
-        t = load_file(str(weights))
-        return cls(json.loads(vocab.read_text(encoding="utf-8")), t["idf"], t["coef"], t["intercept"])
+        t = load_tensors(weights, "numpy")  # unreadable or NaN weights refused
+        try:
+            terms = json.loads(vocab.read_bytes().decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+            raise AdapterFormatError(f"{vocab}: not a lexical vocabulary (not valid JSON)") from None
+        check_lexical(terms, t, vocab)
+        return cls(terms, t["idf"], t["coef"], t["intercept"])
 
 
 def pool(

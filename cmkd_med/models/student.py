@@ -274,8 +274,7 @@ class StudentModel(nn.Module):
     def load(cls, folder: str | Path, base_model: str | None = None) -> StudentModel:
         """``base_model``: another provider spec of the same base weights (a local copy, ``hf:<id>``)
         than the one the student was distilled on."""
-        from safetensors.torch import load_file
-
+        from cmkd_med.models.integrity import load_state, load_tensors
         from cmkd_med.models.providers import base_for, load_encoder
 
         folder = Path(folder)
@@ -289,9 +288,9 @@ class StudentModel(nn.Module):
         config.base_model = base_for(config.base_model, base_model, config.text_dim, remedy)
         encoder, _, _ = load_encoder(config.base_model)
         model = cls(config, encoder)
-        state = load_file(str(weights))
+        state = load_tensors(weights)  # unreadable (truncated, garbled) or NaN weights are refused
         expected = set(model.trainable_state())
         if set(state) != expected:
             raise DataFormatError(f"{weights}: weights do not match the config (wrong or corrupt file)")
-        model.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
+        load_state(model, {k: v.float() for k, v in state.items()}, weights, strict=False)
         return model.eval()

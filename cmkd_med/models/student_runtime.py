@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from cmkd_med.config import adapters_dir
+from cmkd_med.errors import AdapterFormatError
 from cmkd_med.languages import normalize_lang
 from cmkd_med.models.student import MAX_CONCEPTS, StudentModel
 from cmkd_med.models.teacher import enable_mc_dropout, pad_chunks
@@ -49,9 +50,13 @@ class Student:
         from cmkd_med.ontology.linker import get_linker
 
         folder = Path(where)
+        asked = None
         if not folder.is_dir():
-            folder = adapters_dir() / normalize_lang(str(where))
+            asked = normalize_lang(str(where))
+            folder = adapters_dir() / asked
         model = StudentModel.load(folder, base_model)
+        if asked is not None and model.config.lang != asked:
+            raise AdapterFormatError(f"{folder} holds a student for {model.config.lang!r}, not {asked!r}")
         # Loaded for inference only (training builds its Student around the live model instead): fold the
         # LoRA update into the base weights (peft's merge), so a forward pass costs what the bare base costs;
         # the same outputs up to float rounding.

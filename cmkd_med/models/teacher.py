@@ -225,7 +225,7 @@ class TeacherEnsemble(nn.Module):
 
     @classmethod
     def load(cls, folder: str | Path) -> TeacherEnsemble:
-        from safetensors.torch import load_file
+        from cmkd_med.models.integrity import load_state, load_tensors
 
         folder = Path(folder)
         config = TeacherConfig.load(folder)
@@ -233,7 +233,7 @@ class TeacherEnsemble(nn.Module):
         weights = folder / WEIGHTS_FILE
         if not weights.exists():
             raise CmkdError(f"no teacher weights at {weights}: run `cmkd-med train-teacher`")
-        model.load_state_dict(load_file(str(weights)))
+        load_state(model, load_tensors(weights), weights)  # unreadable, NaN or misfit weights refused
         return model.eval()
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from cmkd_med.config import DEFAULT_TEACHER_DIR
+from cmkd_med.errors import AdapterFormatError, ModelOutputError
 from cmkd_med.models.lexical import LexicalExpert, pool
 from cmkd_med.models.teacher import TeacherEnsemble, TeacherInputs, pad_chunks
 from cmkd_med.models.text_encoder import ChunkedTextEncoder, autocast_dtype
@@ -22,6 +23,13 @@ class Prediction:
     uncertainty: np.ndarray  # (N,) 1 - max probability
     abstained: np.ndarray  # (N,) bool
     classes: list[str]
+
+    def __post_init__(self) -> None:
+        # The last guard (issue 17): a NaN never leaves a model as if it were a probability.
+        if not (np.isfinite(self.probs).all() and np.isfinite(self.uncertainty).all()):
+            raise ModelOutputError(
+                "the model gave non-finite probabilities (a damaged adapter?); result refused"
+            )
 
     @property
     def labels(self) -> list[str]:
@@ -57,6 +65,11 @@ class Teacher:
         remedy = "train a teacher for it with `cmkd-med train-teacher --base-model SPEC --out DIR`"
         spec = base_for(heads.config.base_model, base_model, heads.config.text_dim, remedy)
         lexical = LexicalExpert.load(folder) if heads.config.lexical_weight > 0 else None
+        if lexical is not None and len(lexical.intercept) != len(heads.config.classes):
+            raise AdapterFormatError(
+                f"{folder}: the lexical expert has {len(lexical.intercept)} classes, "
+                f"the teacher {len(heads.config.classes)}"
+            )
         return cls(heads, ChunkedTextEncoder.from_spec(spec), lexical)
 
     def _inputs(

@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from cmkd_med.errors import DataFormatError
 from cmkd_med.losses.functional import symmetric_info_nce
 from cmkd_med.models.teacher import (
     MultimodalTeacher,
@@ -233,7 +234,11 @@ class TeacherTrainer:
         )
 
     def resume(self, path: Path) -> None:
-        state = torch.load(path, weights_only=False)  # our own checkpoint file, written by checkpoint()
+        try:  # tensors and plain containers only: a crafted pickle in a checkpoint cannot run code (issue 17)
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:
+            kind = type(exc).__name__
+            raise DataFormatError(f"{path}: not a cmkd-med training checkpoint ({kind})") from None
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.epoch, self.history, self.best = state["epoch"], state["history"], state["best"]
