@@ -141,8 +141,11 @@ def run_bulk(
     progress: bool = True,
     desc: str = "rows",
     retry_errors: bool = False,
+    writer_class: type[BatchWriter] | None = None,
 ) -> BulkStats:
-    """Stream ``input_path`` (``-``: stdin) through ``process`` into ``out_path``; see the module doc."""
+    """Stream ``input_path`` (``-``: stdin) through ``process`` into ``out_path``; see the module doc.
+    ``writer_class``: a :class:`BatchWriter` subclass processing the batches elsewhere (the Ray engine)."""
+    writer_class = writer_class or BatchWriter
     out = Path(out_path)
     _check_paths(input_path, out)
     with OutputLock(out):
@@ -158,10 +161,10 @@ def run_bulk(
             done[key] += 1
             done_errors[key] += "error" in record
         if rewrite:
-            return _rebuild(input_path, out, process, batch_size, progress, desc, retry_errors)
+            return _rebuild(input_path, out, process, batch_size, progress, desc, retry_errors, writer_class)
         stats = BulkStats()
         with out.open("a", encoding="utf-8") as sink:
-            writer = BatchWriter(sink, process, batch_size, stats)
+            writer = writer_class(sink, process, batch_size, stats)
             keys = RowKeys()
             for item in _progress(iter_rows(_lines(input_path)), input_path, progress, desc):
                 key = keys.key(item_id(item), item_line(item))
@@ -185,6 +188,7 @@ def _rebuild(
     progress: bool,
     desc: str,
     retry_errors: bool,
+    writer_class: type[BatchWriter],
 ) -> BulkStats:
     """Redo the retryable records: a new output in input order, written beside ``out``, then moved over it.
     A kill meanwhile leaves ``out`` as it was."""
@@ -202,7 +206,7 @@ def _rebuild(
 
     current = next_old()
     with tmp.open("w", encoding="utf-8") as sink:
-        writer = BatchWriter(sink, process, batch_size, stats)
+        writer = writer_class(sink, process, batch_size, stats)
         for item in _progress(iter_rows(_lines(input_path)), input_path, progress, desc):
             key = new_keys.key(item_id(item), item_line(item))
             if current is not None and current[0] == key:
@@ -251,17 +255,21 @@ class BatchWriter:
 
     def flush(self) -> None:
         rows = [p for p in self.pending if isinstance(p, Row)]
-        results = iter(_process_isolating(rows, self.process))
-        for item in self.pending:
+        self.write_batch(self.pending, _process_isolating(rows, self.process))
+        self.pending.clear()
+        self.rows = 0
+
+    def write_batch(self, items: list[Item | str], results: list[dict[str, Any]]) -> None:
+        """``items`` in order, the rows' ``results`` in their places; flushed and fsync'ed."""
+        found = iter(results)
+        for item in items:
             if isinstance(item, str):
                 self.sink.write(item)
                 continue
-            record = next(results) if isinstance(item, Row) else item
+            record = next(found) if isinstance(item, Row) else item
             self.write_record(record, item_line(item))
         self.sink.flush()
         os.fsync(self.sink.fileno())
-        self.pending.clear()
-        self.rows = 0
 
     def write_record(self, record: dict[str, Any], line: int) -> None:
         """One record as a line of strict JSON; a result that cannot be (a NaN) becomes an error record."""

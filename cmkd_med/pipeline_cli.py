@@ -26,7 +26,7 @@ def _pipeline(args: argparse.Namespace, index: str | None = None) -> Any:
     )
 
 
-def _bulk(args: argparse.Namespace, process: Any, desc: str) -> int:
+def _bulk(args: argparse.Namespace, process: Any, desc: str, writer: Any = None) -> int:
     from cmkd_med.bulk import EXIT_SOME_ROWS_FAILED, run_bulk
 
     if args.out is None:
@@ -39,6 +39,7 @@ def _bulk(args: argparse.Namespace, process: Any, desc: str) -> int:
         progress=True,
         desc=desc,
         retry_errors=args.retry_errors,
+        writer_class=writer,
     )
     retried = f", {stats.retried} error rows retried" if stats.retried else ""
     print(
@@ -68,7 +69,13 @@ def cmd_classify(args: argparse.Namespace) -> int:
             results = nlp.classify([r.text for r in rows], [r.lang for r in rows])
             return fhir.bulk_records(rows, results, nlp.kb) if args.format == "fhir" else results
 
+        if args.engine == "ray":  # the same run, the batches on Ray actors (cmkd_med/engine_ray.py)
+            from cmkd_med.engine_ray import cli_writer
+
+            return _bulk(args, classify_rows, "classify", writer=cli_writer(args))
         return _bulk(args, classify_rows, "classify")
+    if args.engine != "local":
+        raise InvalidInputError("--engine ray is for bulk runs (--input FILE --out FILE)")
     result = nlp.classify(_note(args))
     if args.format == "fhir":
         print_json(fhir.to_bundle(result, nlp.kb))
@@ -197,6 +204,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("classify", help="cancer type of a note, with concept, probability, entities")
     _common(p)
     _format_option(p)
+    p.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="bulk: local (this process, default) or ray (Ray Data actors; RAY_ADDRESS selects a cluster)",
+    )
+    p.add_argument("--workers", type=int, help="--engine ray: actors (default: one per CPU)")
     p.set_defaults(func=cmd_classify)
 
     p = subparsers.add_parser("summarize", help="a patient (or clinician) summary of a note")
