@@ -20,9 +20,8 @@ import numpy as np
 
 from cmkd_med.errors import InvalidInputError
 from cmkd_med.languages import SUPPORTED_LANGUAGES, normalize_lang
+from cmkd_med.result import TOP_K  # noqa: F401  (classes listed in ``probabilities``; kept importable here)
 from cmkd_med.text import validate_text
-
-TOP_K = 3  # classes listed in ``probabilities``
 
 
 def detect_language(text: str) -> str:
@@ -73,7 +72,9 @@ class Pipeline:
     ``auto`` (the default: bfloat16 where the hardware computes it natively, else float32), ``float32``
     (what the model cards' figures were measured with) or ``bfloat16``; ``batch_size``; ``abstain_threshold``,
     the uncertainty above which a prediction abstains (default: the one calibrated on held-out data);
-    ``index``, a folder from ``cmkd-med index build`` for :meth:`retrieve`."""
+    ``index``, a folder from ``cmkd-med index build`` for :meth:`retrieve`; ``open_world`` (default ``True``):
+    decide each note's ``scope`` and each entity's ``assertion`` (``False``: the closed world of earlier
+    releases, every note read as one of the 20 types; for comparison only)."""
 
     def __init__(
         self,
@@ -86,6 +87,7 @@ class Pipeline:
         batch_size: int = 16,
         abstain_threshold: float | None = None,
         index: str | Path | None = None,
+        open_world: bool = True,
     ):
         self.lang = (
             "auto" if isinstance(lang, str) and lang.strip().lower() == "auto" else normalize_lang(lang)
@@ -126,6 +128,11 @@ class Pipeline:
         self._models: dict[str, Any] = {}
         self._linkers: dict[str, Any] = {}
         self._kb: Any = None
+        self._scope_roles: Any = None
+        self._ood: Any = None
+        if not isinstance(open_world, bool):
+            raise InvalidInputError(f"open_world must be True or False, got {open_world!r}")
+        self.open_world = open_world
 
     # --- resources, loaded on first use --------------------------------------------------------
     @property
@@ -192,43 +199,70 @@ class Pipeline:
         return out[0] if single else out
 
     def _classify_lang(self, texts: list[str], lang: str) -> list[dict[str, Any]]:
+        from cmkd_med.result import build_result
+
         model = self.model(lang)
         prediction = model.predict(texts, batch_size=self.batch_size)  # abstains at the calibrated threshold
         linker = self.linker(lang)  # the student linked these notes already: the memo serves them again
+        ood = self.ood if self.open_world else None
+        if ood is not None and prediction.embeddings is not None:
+            scores = ood.score(prediction.embeddings)
+            ood_scores: list[float | None] = [float(x) for x in scores]
+            inside = [bool(x) for x in ood.in_distribution(scores, prediction.probs.max(1), lang)]
+        else:
+            ood_scores, inside = [None] * len(texts), [True] * len(texts)
         out = []
         for i, text in enumerate(texts):
-            probs = prediction.probs[i]
-            order = np.argsort(-probs)
-            code = prediction.classes[int(order[0])]
-            concept = self.kb.class_concept(code)
             uncertainty = float(prediction.uncertainty[i])
             abstained = (
                 prediction.abstained[i]
                 if self.abstain_threshold is None
                 else uncertainty > self.abstain_threshold
             )
+            mentions = linker.link(text)
+            entities = [m.to_dict(self.kb, lang) for m in mentions]
+            if self.open_world:
+                statuses = self.assertions(lang).statuses(text, [(m.start, m.end) for m in mentions])
+                for entity, status in zip(entities, statuses, strict=True):
+                    entity["assertion"] = status
+            roles = self.scope_roles if self.open_world else None
             out.append(
-                {
-                    "label": code,
-                    "concept": {
-                        "cui": concept.cui,
-                        "codes": {c.system: c.code for c in concept.codes},
-                        "label": concept.preferred(lang),
-                        "label_en": concept.preferred("en"),
-                    },
-                    "probability": round(float(probs[order[0]]), 4),
-                    "probabilities": [
-                        {"label": prediction.classes[int(j)], "probability": round(float(probs[j]), 4)}
-                        for j in order[:TOP_K]
-                    ],
-                    "uncertainty": round(uncertainty, 4),
-                    "abstained": bool(abstained),
-                    "entities": [m.to_dict(self.kb, lang) for m in linker.link(text)],
-                    "lang": lang,
-                }
+                build_result(
+                    prediction.probs[i],
+                    prediction.classes,
+                    bool(abstained),
+                    entities,
+                    lang,
+                    self.kb,
+                    roles,
+                    inside[i],
+                    ood_scores[i],
+                )
             )
         linker.forget()
         return out
+
+    @property
+    def scope_roles(self) -> Any:
+        if self._scope_roles is None:
+            from cmkd_med.scope import ScopeRoles
+
+            self._scope_roles = ScopeRoles.load(self.kb)
+        return self._scope_roles
+
+    @property
+    def ood(self) -> Any:
+        """The out-of-distribution score of the scope decision (``adapters/en/ood.*``; None if not fitted)."""
+        if self._ood is None:
+            from cmkd_med.models.ood import MahalanobisOOD
+
+            self._ood = MahalanobisOOD.load() or False
+        return self._ood or None
+
+    def assertions(self, lang: str) -> Any:
+        from cmkd_med.ontology.assertion import get_detector
+
+        return get_detector(lang)
 
     # --- retrieve ----------------------------------------------------------------------------
     def index(self) -> Any:

@@ -67,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     from cmkd_med.models.cli import register as register_models
     from cmkd_med.ontology.cli import register as register_ontology
     from cmkd_med.pipeline_cli import register as register_pipeline
+    from cmkd_med.scope_fit import register as register_scope
     from cmkd_med.service.server import register as register_serve
     from cmkd_med.training.cli import register as register_train
     from cmkd_med.training.distill_cli import register as register_distill
@@ -95,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     link.set_defaults(func=cmd_link)
 
     register_evaluate(sub)
+    register_scope(sub)
     register_data(sub)
     register_train(sub)
     register_distill(sub)

@@ -1,7 +1,8 @@
 """``cmkd-med demo``: the README's main job, offline on the embedded defaults.
 
-For example notes in en, pt, hi and sw written for the project (``examples/notes``), through one
-``pipeline("auto")``: detect the language, classify (label, concept, probability, entities), write the patient
+For example notes in en, pt, hi and sw written for the project (``examples/notes``: a cancer note and a benign
+note a language), through one ``pipeline("auto")``: detect the language, decide the note's scope, classify
+(label, concept, probability, entities with their assertion status), write the patient
 summary in the note's language, and retrieve the nearest English example reports and variant sets from a small
 demo index (``examples/dev_notes/en.jsonl`` and ``examples/demo_variants.jsonl``, built into ``.cache/`` on
 first run). Needs no network and no data folder.
@@ -60,12 +61,18 @@ def run(args: argparse.Namespace) -> int:
         lang = result["lang"]
         print(f"\n=== {path.name} (detected: {lang}) ===")
         concept, p = result["concept"], result["probability"]
-        if result["abstained"]:
+        print(f"scope: {result['scope']} ({result['scope_reason']})")
+        if result["scope"] != "supported":
+            named = f": {concept['label_en']} [{concept['cui']}]" if concept else ""
+            print(f"classify: NOT ONE OF THE 20 TYPES{named}; no cancer type named, review needed")
+        elif result["abstained"]:
             print(f"classify: ABSTAINED, review needed (top candidate {result['label']}, p={p:.2f})")
         else:
             codes = f"{concept['cui']}, ICD-10 {concept['codes'].get('ICD10', '-')}"
             print(f"classify: {result['label']}  {concept['label']}  [{codes}]  p={p:.2f}")
-        found = ", ".join(f"{e['text']} → {e['cui']}" for e in result["entities"][:6])
+        found = ", ".join(
+            f"{e['text']} → {e['cui']} ({e.get('assertion', '?')})" for e in result["entities"][:6]
+        )
         print(f"entities: {found or 'none'}")
         summary = nlp.summarize(result)
         print("patient summary:")

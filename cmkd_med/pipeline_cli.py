@@ -83,16 +83,23 @@ def cmd_classify(args: argparse.Namespace) -> int:
     if args.json or args.format == "json":
         print_json(result)
         return 0
-    head = (
-        f"ABSTAINED: unclear, review needed (top candidate {result['label']}, p={result['probability']:.2f})"
-        if result["abstained"]
-        else f"{result['label']}  {result['concept']['label']} [{result['concept']['cui']}]  "
-        f"p={result['probability']:.2f}"
-    )
-    print(f"{head}  uncertainty={result['uncertainty']:.2f}  lang={result['lang']}")
+    print(f"{_headline(result)}  uncertainty={result['uncertainty']:.2f}  lang={result['lang']}")
+    print(f"  scope: {result.get('scope')} ({result.get('scope_reason')})")
     for e in result["entities"]:
-        print(f"  {e['start']:>5}-{e['end']:<5} {e['text']!r:36} {e['cui']}  {e['labels'][result['lang']]}")
+        span, label = f"{e['start']:>5}-{e['end']:<5}", e["labels"][result["lang"]]
+        print(f"  {span} {e['text']!r:36} {e['cui']}  {e.get('assertion', ''):10} {label}")
     return 0
+
+
+def _headline(result: dict[str, Any]) -> str:
+    """The first line of the text output: the class only when the note is in scope and not abstained."""
+    concept, p = result["concept"], result["probability"]
+    if result.get("scope") not in (None, "supported"):
+        named = f" ({concept['label']} [{concept['cui']}])" if concept else ""
+        return f"NOT SUPPORTED: {result['scope']}{named}; no cancer type named, review needed"
+    if result["abstained"]:
+        return f"ABSTAINED: unclear, review needed (top candidate {result['label']}, p={p:.2f})"
+    return f"{result['label']}  {concept['label']} [{concept['cui']}]  p={p:.2f}"
 
 
 # --- summarize -----------------------------------------------------------------------------------

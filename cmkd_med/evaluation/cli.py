@@ -1,4 +1,4 @@
-"""``cmkd-med evaluate link|classify|retrieve``."""
+"""``cmkd-med evaluate link|classify|retrieve|scope|assertion``."""
 
 from __future__ import annotations
 
@@ -42,6 +42,22 @@ def cmd_retrieve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_scope(args: argparse.Namespace) -> int:
+    from cmkd_med.evaluation.jsonl import write_json
+    from cmkd_med.evaluation.scope import evaluate_scope
+
+    print(write_json(evaluate_scope(args.data, args.lang, args.part), args.out))
+    return 0
+
+
+def cmd_assertion(args: argparse.Namespace) -> int:
+    from cmkd_med.evaluation.jsonl import write_json
+    from cmkd_med.evaluation.scope import evaluate_assertion
+
+    print(write_json(evaluate_assertion(args.data, args.lang, args.part), args.out))
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     ev = subparsers.add_parser("evaluate", help="measure a component on a labelled file")
     sub = ev.add_subparsers(dest="evaluate_command", metavar="TASK")
@@ -78,3 +94,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ret.add_argument("--student", default=None, help="student folder (default: adapters/<lang>)")
     ret.add_argument("--no-baselines", action="store_true", help="skip the same-run baselines")
     ret.set_defaults(func=cmd_retrieve)
+
+    parts = ("all", "tuning", "sealed")
+    langs = ", ".join(SUPPORTED_LANGUAGES)
+    scope = sub.add_parser("scope", help="open-world scope: out-of-scope notes kept out, supported kept")
+    scope.add_argument("--lang", required=True, help=f"language of the notes: {langs}")
+    scope.add_argument(
+        "--data",
+        required=True,
+        help='JSONL of {"id", "text", "scope"} (supported, no_malignancy, unsupported_cancer, unclear) or '
+        '{"id", "text", "label"} (a TCGA code: supported); optional "kind" for per-kind figures',
+    )
+    scope.add_argument("--out", default=None, help="also write the metrics JSON here")
+    scope.add_argument(
+        "--part", default="all", choices=parts, help="the fixed-seed tuning or sealed part of the file (all)"
+    )
+    scope.set_defaults(func=cmd_scope)
+
+    ast = sub.add_parser("assertion", help="assertion status (ConText) of gold target spans")
+    ast.add_argument("--lang", required=True, help=f"language of the texts: {langs}")
+    ast.add_argument(
+        "--data",
+        required=True,
+        help='JSONL of {"id", "text", "target" (or "start", "end"), "assertion"} with assertion one of '
+        "affirmed, negated, possible, historical, family",
+    )
+    ast.add_argument("--out", default=None, help="also write the metrics JSON here")
+    ast.add_argument("--part", default="all", choices=parts, help="the tuning or sealed part (default: all)")
+    ast.set_defaults(func=cmd_assertion)

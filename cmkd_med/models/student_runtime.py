@@ -126,15 +126,21 @@ class Student:
             ]
         )
         uncertainty = 1.0 - probs.max(1)
-        return Prediction(probs, uncertainty, uncertainty > self.model.config.abstain_threshold, self.classes)
+        embeddings = self._embed_chunks(chunks, batch_size).numpy()
+        return Prediction(
+            probs, uncertainty, uncertainty > self.model.config.abstain_threshold, self.classes, embeddings
+        )
+
+    @torch.no_grad()
+    def _embed_chunks(self, chunks: list[torch.Tensor], batch_size: int) -> torch.Tensor:
+        self.model.eval()
+        out = []
+        for s in range(0, len(chunks), batch_size):
+            padded, mask = (t.to(self.device) for t in pad_chunks(chunks[s : s + batch_size]))
+            out.append(torch.nn.functional.normalize(self.model.heads(padded, mask)[0], dim=-1).cpu())
+        return torch.cat(out) if out else torch.zeros(0, self.model.config.shared_dim)
 
     @torch.no_grad()
     def embed_text(self, texts: Sequence[str], batch_size: int = 32) -> torch.Tensor:
         """L2-normalised teacher-space embeddings (B, D), dropout off."""
-        self.model.eval()
-        out = []
-        chunks = self.chunk_vectors(texts, batch_size)
-        for s in range(0, len(texts), batch_size):
-            padded, mask = (t.to(self.device) for t in pad_chunks(chunks[s : s + batch_size]))
-            out.append(torch.nn.functional.normalize(self.model.heads(padded, mask)[0], dim=-1).cpu())
-        return torch.cat(out) if out else torch.zeros(0, self.model.config.shared_dim)
+        return self._embed_chunks(self.chunk_vectors(texts, batch_size), batch_size)

@@ -23,6 +23,9 @@ class Prediction:
     uncertainty: np.ndarray  # (N,) 1 - max probability
     abstained: np.ndarray  # (N,) bool
     classes: list[str]
+    # (N, D) L2-normalised teacher-space embeddings of the notes, dropout off (the out-of-distribution score
+    # reads them); None where a caller built a Prediction without them
+    embeddings: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         # The last guard (issue 17): a NaN never leaves a model as if it were a probability.
@@ -98,7 +101,20 @@ class Teacher:
         p = torch.cat(probs).numpy() if probs else np.zeros((0, len(self.classes)))
         p = self.pool_lexical(p, texts)
         uncertainty = 1.0 - p.max(1) if len(p) else np.zeros(0)
-        return Prediction(p, uncertainty, uncertainty > self.heads.config.abstain_threshold, self.classes)
+        embeddings = self._embed_vectors(vectors, batch_size)
+        return Prediction(
+            p, uncertainty, uncertainty > self.heads.config.abstain_threshold, self.classes, embeddings
+        )
+
+    @torch.no_grad()
+    def _embed_vectors(self, vectors: list[torch.Tensor], batch_size: int) -> np.ndarray:
+        """Teacher-space embeddings (N, D) of already encoded notes (the heads only: cheap)."""
+        self.heads.eval()
+        out = []
+        for start in range(0, len(vectors), batch_size):
+            chunks, mask = pad_chunks(vectors[start : start + batch_size])
+            out.append(torch.nn.functional.normalize(self.heads.embed_text(chunks, mask), dim=-1))
+        return torch.cat(out).numpy() if out else np.zeros((0, self.heads.config.shared_dim), np.float32)
 
     def pool_lexical(self, neural: np.ndarray, texts: Sequence[str]) -> np.ndarray:
         """The neural heads' (N, C) probabilities of ``texts`` pooled with the lexical expert's, as the

@@ -18,17 +18,33 @@ from cmkd_med.ontology.kb import KnowledgeBase
 from cmkd_med.ontology.normalize import normalize, surface_tokens
 
 FREQUENCY_FILE = "frequency.tsv"
+CLASS_FREQUENCY_FILE = "class_frequency.tsv"
 MAX_NGRAM = 6
 
 
 def concept_document_frequency(
     kb: KnowledgeBase, texts: list[str] | None = None, data_root: str | Path | None = None
 ) -> Counter[str]:
+    per_class = class_document_frequency(kb, texts, data_root)
+    counts: Counter[str] = Counter()
+    for (cui, _), n in per_class.items():
+        counts[cui] += n
+    return counts
+
+
+def class_document_frequency(
+    kb: KnowledgeBase, texts: list[str] | None = None, data_root: str | Path | None = None
+) -> Counter[tuple[str, str]]:
+    """Document frequency per (CUI, TCGA class) on the training reports (``texts`` given: one class, "")."""
     aliases = kb.aliases("en")
     longest = min(MAX_NGRAM, max((len(a.split()) for a in aliases), default=1))
-    counts: Counter[str] = Counter()
-    stream = texts if texts is not None else (r.text for r in iter_tcga("train", data_root))
-    for text in tqdm(stream, desc="concept frequency", unit=" reports", disable=None, leave=False):
+    counts: Counter[tuple[str, str]] = Counter()
+    stream = (
+        ((t, "") for t in texts)
+        if texts is not None
+        else ((r.text, r.label) for r in iter_tcga("train", data_root))
+    )
+    for text, label in tqdm(stream, desc="concept frequency", unit=" reports", disable=None, leave=False):
         surface = surface_tokens(text)
         tokens = [normalize(t) for t in surface]
         found: set[str] = set()
@@ -40,12 +56,22 @@ def concept_document_frequency(
                 cuis = aliases.get(key)
                 if cuis and kb.accepts(key, " ".join(surface[i : i + n]), "en"):
                     found |= cuis
-        counts.update(found)
+        counts.update((cui, label) for cui in found)
     return counts
 
 
 def write_frequency(kb: KnowledgeBase, path: Path, data_root: str | Path | None = None) -> None:
-    counts = concept_document_frequency(kb, data_root=data_root)
+    """``frequency.tsv`` (all classes) and, beside it, ``class_frequency.tsv`` (per TCGA class), from one
+    pass; the scope decision reads the second (which malignancies the training reports of each class name)."""
+    per_class = class_document_frequency(kb, data_root=data_root)
+    counts: Counter[str] = Counter()
+    for (cui, _), n in per_class.items():
+        counts[cui] += n
+    with (path.parent / CLASS_FREQUENCY_FILE).open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
+        writer.writerow(["cui", "tcga_code", "doc_freq"])
+        for (cui, code), n in sorted(per_class.items()):
+            writer.writerow([cui, code, n])
     rows = sorted(((cui, n) for cui, n in counts.items()), key=lambda x: (-x[1], x[0]))
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
