@@ -84,6 +84,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _add_data_dir(tico)
     tico.set_defaults(func=run_export_tico)
 
+    stage = commands.add_parser(
+        "export-stage",
+        help="write TCGA reports with their patients' Kefeli T/N labels as JSONL, for `evaluate stage`",
+        description="Join the reports of a split to tcga_patient/tnm_kefeli.tsv by patient and write "
+        '{"id", "text", "T"?, "N"?} rows (T1..T4, N0..N3) for the reports with at least one label; '
+        "--survival writes {id, text, time, event} rows (PFI, days) for `evaluate survival` instead.",
+    )
+    stage.add_argument("--split", choices=("train", "dev"), default="dev", help="default: dev")
+    stage.add_argument("--out", required=True, metavar="FILE", help="output JSONL")
+    stage.add_argument("--survival", action="store_true", help="PFI time/event rows instead of T/N")
+    _add_data_dir(stage)
+    stage.set_defaults(func=run_export_stage)
+
 
 def run_stats(args: argparse.Namespace) -> int:
     """Print the row counts; exit 1 if any dataset is missing or unreadable (the others are still shown)."""
@@ -151,6 +164,18 @@ def run_export_tico(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join([header, *keep]) + "\n", encoding="utf-8")
     print(f"wrote {len(keep)} rows ({args.split}: {', '.join(TICO_HELDOUT_DOCS)} held out)", file=sys.stderr)
+    return 0
+
+
+def run_export_stage(args: argparse.Namespace) -> int:
+    from cmkd_med.data.patient_join import stage_rows, survival_rows
+    from cmkd_med.safe_io import atomic_write_text
+
+    make = survival_rows if args.survival else stage_rows
+    rows = [json.dumps(row, ensure_ascii=False) for row in make(args.split, data_dir(args.data_dir))]
+    atomic_write_text(args.out, "".join(line + "\n" for line in rows))
+    kind = "PFI" if args.survival else "Kefeli T/N"
+    print(f"wrote {len(rows)} rows ({args.split}, {kind})", file=sys.stderr)
     return 0
 
 

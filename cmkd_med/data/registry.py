@@ -293,6 +293,12 @@ def _count_histolearn(folder: Path) -> dict[str, int]:
     return {"embeddings": _count(embeddings), "labels": _count(labels)}
 
 
+def _count_patient(folder: Path) -> dict[str, int]:
+    from cmkd_med.data.patient_join import count_patient  # imports tcga.py and the patient tables
+
+    return count_patient(folder)
+
+
 # --- the registry -----------------------------------------------------------------------------------
 
 
@@ -316,6 +322,7 @@ DATASETS: dict[str, Dataset] = {
         _dataset("civic", "variants/civic", ("en",), "cc0-1.0", _count_civic),
         _dataset("hotspots", "variants/hotspots", (), "agpl-3.0", _count_hotspots),
         _dataset("histolearn", "histo/histolearn", (), "mit", _count_histolearn),
+        _dataset("tcga_patient", "tcga_patient", (), "other", _count_patient),
     )
 }
 
