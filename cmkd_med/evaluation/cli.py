@@ -1,4 +1,4 @@
-"""``cmkd-med evaluate link|classify|retrieve|scope|assertion``."""
+"""``cmkd-med evaluate link|classify|retrieve|scope|assertion|stage|survival``."""
 
 from __future__ import annotations
 
@@ -122,3 +122,75 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ast.add_argument("--out", default=None, help="also write the metrics JSON here")
     ast.add_argument("--part", default="all", choices=parts, help="the tuning or sealed part (default: all)")
     ast.set_defaults(func=cmd_assertion)
+
+    stage = sub.add_parser(
+        "stage", help="pathologic T (T1-T4) and N (N0-N3) on {id, text, T?, N?} JSONL rows"
+    )
+    stage.add_argument("--lang", required=True, help=f"language of the notes: {langs}")
+    stage.add_argument(
+        "--data", required=True, help='JSONL of {"id", "text", "T"?, "N"?} (`cmkd-med data export-stage`)'
+    )
+    stage.add_argument("--out", default=None, help="also write the metrics JSON here")
+    stage.add_argument(
+        "--teacher", default=None, help="folder with the pathology head (default: adapters/en)"
+    )
+    stage.add_argument(
+        "--student", default=None, help="student folder for pt/hi/sw (default: adapters/<lang>)"
+    )
+    stage.add_argument(
+        "--data-dir", default=None, help="public data folder, for the baseline's training split"
+    )
+    stage.add_argument("--no-baselines", action="store_true", help="skip the same-run TF-IDF + LR baseline")
+    stage.set_defaults(func=cmd_stage)
+
+    surv = sub.add_parser(
+        "survival", help="Harrell's C-index on {id, text, time, event} JSONL rows (research)"
+    )
+    surv.add_argument("--lang", required=True, help=f"language of the notes: {langs}")
+    surv.add_argument(
+        "--data",
+        required=True,
+        help='JSONL of {"id", "text", "time" (days), "event" (1 = event)} (`data export-stage --survival`)',
+    )
+    surv.add_argument("--out", default=None, help="also write the metrics JSON here")
+    surv.add_argument("--teacher", default=None, help="folder with the prognosis head (default: adapters/en)")
+    surv.add_argument(
+        "--student", default=None, help="student folder for pt/hi/sw (default: adapters/<lang>)"
+    )
+    surv.add_argument(
+        "--data-dir", default=None, help="public data folder, for the baseline's training split"
+    )
+    surv.add_argument("--no-baselines", action="store_true", help="skip the same-run stage-only baseline")
+    surv.set_defaults(func=cmd_survival)
+
+
+def cmd_stage(args: argparse.Namespace) -> int:
+    from cmkd_med.evaluation.jsonl import write_json
+    from cmkd_med.evaluation.stage import evaluate_stage
+
+    result = evaluate_stage(
+        args.data,
+        args.lang,
+        args.teacher,
+        baselines=not args.no_baselines,
+        data_root=args.data_dir,
+        student_dir=args.student,
+    )
+    print(write_json(result, args.out))
+    return 0
+
+
+def cmd_survival(args: argparse.Namespace) -> int:
+    from cmkd_med.evaluation.jsonl import write_json
+    from cmkd_med.evaluation.survival import evaluate_survival
+
+    result = evaluate_survival(
+        args.data,
+        args.lang,
+        args.teacher,
+        baselines=not args.no_baselines,
+        data_root=args.data_dir,
+        student_dir=args.student,
+    )
+    print(write_json(result, args.out))
+    return 0
