@@ -31,29 +31,53 @@ _NODES = re.compile(r"lymph\s+nod|linfonod|लसीका|tezi", re.IGNORECASE)
 Embedder = Callable[[Sequence[str]], np.ndarray]  # texts -> (N, D) float32
 
 
-def excerpt(text: str, chars: int = EXCERPT_CHARS) -> str:
-    """The ``chars``-character window of ``text`` the heads read (see the module docstring)."""
+_NODE_COUNT = re.compile(
+    r"\b(?:no|none|zero|one|two|three|four|five|six|seven|eight|nine|ten|\d+)\b[^.]{0,60}lymph\s+nod"
+    r"|lymph\s+nod[^.]{0,120}?\d+\s*/\s*\d+",
+    re.IGNORECASE,
+)
+KINDS = ("staging", "nodes")
+
+
+def excerpt(text: str, chars: int = EXCERPT_CHARS, kind: str = "staging") -> str:
+    """The ``chars``-character window of ``text`` the heads read (see the module docstring).
+
+    ``kind="nodes"``: the window before the first lymph-node count ("0/12 lymph nodes", "two lymph
+    nodes"), else the first lymph-node mention, else the end of the report (where the diagnosis sits).
+    """
     text = despace_ocr(text)
-    hit = _STAGING.search(text) or _NODES.search(text)
-    start = max(0, hit.start() - _LEAD) if hit else 0
+    if kind == "staging":
+        hit = _STAGING.search(text) or _NODES.search(text)
+        start = max(0, hit.start() - _LEAD) if hit else 0
+    elif kind == "nodes":
+        hit = _NODE_COUNT.search(text) or _NODES.search(text)
+        start = max(0, hit.start() - _LEAD) if hit else max(0, len(text) - chars)
+    else:
+        raise ValueError(f"unknown excerpt kind {kind!r}; available: {', '.join(KINDS)}")
     return text[start : start + chars]
 
 
-def cache_path(name: str) -> Path:
-    return cache_dir() / "pathology" / f"{name}_excerpt{EXCERPT_CHARS}.npz"
+def cache_path(name: str, kind: str = "staging") -> Path:
+    suffix = "" if kind == "staging" else f"_{kind}"
+    return cache_dir() / "pathology" / f"{name}_excerpt{EXCERPT_CHARS}{suffix}.npz"
 
 
 def cached_vectors(
-    name: str, ids: Sequence[str], texts: Sequence[str], embed: Embedder, batch: int = 64
+    name: str,
+    ids: Sequence[str],
+    texts: Sequence[str],
+    embed: Embedder,
+    batch: int = 64,
+    kind: str = "staging",
 ) -> np.ndarray:
     """``(N, D)`` vectors of the excerpts of ``texts``, computed with ``embed`` where the cache ``name``
     lacks an id; the cache is rewritten after every batch, so an interrupted run resumes."""
-    path = cache_path(name)
-    known = load_cached(name)
+    path = cache_path(name, kind)
+    known = load_cached(name, kind)
     todo = [i for i, rid in enumerate(ids) if rid not in known]
     for start in range(0, len(todo), batch):
         rows = todo[start : start + batch]
-        vectors = np.asarray(embed([excerpt(texts[i]) for i in rows]), dtype=np.float32)  # (B, D)
+        vectors = np.asarray(embed([excerpt(texts[i], kind=kind) for i in rows]), dtype=np.float32)  # (B, D)
         known.update({ids[i]: v for i, v in zip(rows, vectors, strict=True)})
         _save(path, known)
     if not ids:
@@ -61,9 +85,9 @@ def cached_vectors(
     return np.stack([known[rid] for rid in ids])
 
 
-def load_cached(name: str) -> dict[str, np.ndarray]:
+def load_cached(name: str, kind: str = "staging") -> dict[str, np.ndarray]:
     """The vectors cached under ``name`` so far, by report id (empty if none)."""
-    path = cache_path(name)
+    path = cache_path(name, kind)
     if not path.is_file():
         return {}
     with np.load(path) as data:

@@ -113,10 +113,20 @@ class PathologyHead:
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        tensors = {f"{a}.weight": np.ascontiguousarray(w) for a, w in self.weights.items()}
+        tensors: dict[str, np.ndarray] = {}
+        meta: dict[str, Any] = {}
+        if self.exists(folder):  # keep what another head (the prognosis head) stored in these files
+            from safetensors.numpy import load_file
+
+            tensors = {
+                k: v for k, v in load_file(str(folder / WEIGHTS)).items() if k.startswith("prognosis.")
+            }
+            old = json.loads((folder / META).read_text(encoding="utf-8"))
+            meta = {"prognosis": old["prognosis"]} if "prognosis" in old else {}
+        tensors.update({f"{a}.weight": np.ascontiguousarray(w) for a, w in self.weights.items()})
         tensors.update({f"{a}.bias": np.ascontiguousarray(b) for a, b in self.biases.items()})
         save_file(tensors, str(folder / WEIGHTS))
-        meta = {"classes": self.classes, **self.meta}
+        meta = {"classes": self.classes, **meta, **self.meta}
         (folder / META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
 
     @classmethod

@@ -100,19 +100,29 @@ def train_rows_from_data(data_root: str | Path | None = None) -> TrainRows:
 Embedder = Callable[[Sequence[str]], np.ndarray]
 
 
-def language_embedder(lang: str, teacher_dir: str | Path | None, student_dir: str | Path | None) -> Embedder:
-    """Teacher-space excerpt embeddings: the teacher for ``en``, the language's student otherwise."""
+def language_embedder(
+    lang: str,
+    teacher_dir: str | Path | None,
+    student_dir: str | Path | None,
+    kinds: Sequence[str] = ("staging",),
+) -> Embedder:
+    """Teacher-space excerpt embeddings, one per excerpt kind, side by side (N, D * len(kinds)): the
+    teacher for ``en``, the language's student otherwise."""
     from cmkd_med.evaluation.excerpt_cache import excerpt, teacher_embedder
 
     if lang == "en":
         embed = teacher_embedder(teacher_dir)
-        return lambda texts: embed([excerpt(t) for t in texts])
-    from cmkd_med.models.student_runtime import Student
+    else:
+        from cmkd_med.models.student_runtime import Student
 
-    student = Student.load(student_dir or lang)
-    if student.lang != lang:
-        raise DataFormatError(f"the student at {student_dir} is for {student.lang!r}, not {lang!r}")
-    return lambda texts: student.embed_text([excerpt(t) for t in texts]).numpy()
+        student = Student.load(student_dir or lang)
+        if student.lang != lang:
+            raise DataFormatError(f"the student at {student_dir} is for {student.lang!r}, not {lang!r}")
+
+        def embed(texts: Sequence[str]) -> np.ndarray:
+            return np.asarray(student.embed_text(list(texts)).numpy())
+
+    return lambda texts: np.hstack([embed([excerpt(t, kind=k) for t in texts]) for k in kinds])
 
 
 def evaluate_stage(
@@ -141,7 +151,8 @@ def evaluate_stage(
     result: dict[str, Any] = {"n": len(texts), "lang": lang}
     if PathologyHead.exists(folder):
         head = PathologyHead.load(folder)
-        embed = embedder or language_embedder(lang, head_dir, student_dir)
+        kinds = head.meta.get("excerpts", ["staging"])
+        embed = embedder or language_embedder(lang, head_dir, student_dir, kinds)
         predicted = head.predict(np.asarray(embed(texts), dtype=np.float32))
         result.update({axis: axis_metrics(labels[axis], predicted[axis]) for axis in AXES})
         result["model"] = f"pathology head ({folder.name}), excerpt embedding"
@@ -154,21 +165,25 @@ def evaluate_stage(
     return result
 
 
-def fit_pathology_head(out: str | Path, data_root: str | Path | None = None) -> dict[str, Any]:
-    """Fit the head on the TCGA train reports whose excerpt vectors are cached (``teacher_train``) and save
-    it in ``out``; returns its metadata. Dev reports are never read here."""
+def fit_pathology_head(
+    out: str | Path, data_root: str | Path | None = None, kinds: Sequence[str] = ("staging",)
+) -> dict[str, Any]:
+    """Fit the head on the TCGA train reports whose excerpt vectors (of every kind in ``kinds``, side by
+    side) are cached (``teacher_train``) and save it in ``out``; returns its metadata. Dev is never read."""
     from cmkd_med.data.patient_join import patient_reports
     from cmkd_med.evaluation.excerpt_cache import EXCERPT_CHARS, load_cached
     from cmkd_med.evaluation.pathology_head import PathologyHead
 
-    cached = load_cached("teacher_train")
-    rows = [r for r in patient_reports("train", data_root) if (r.T or r.N) and r.report_id in cached]
+    cached = [load_cached("teacher_train", k) for k in kinds]
+    rows = [r for r in patient_reports("train", data_root) if (r.T or r.N)]
+    rows = [r for r in rows if all(r.report_id in c for c in cached)]
     if not rows:
         raise DataFormatError("no cached train excerpt vectors: embed the train reports first")
-    x = np.stack([cached[r.report_id] for r in rows])  # (N, D)
+    x = np.stack([np.concatenate([c[r.report_id] for c in cached]) for r in rows])  # (N, D * len(kinds))
     meta = {
-        "input": f"teacher embed_text of excerpt() ({EXCERPT_CHARS} characters around the first staging "
-        "statement), L2-normalised",
+        "input": f"teacher embed_text of excerpt(kind) for each of 'excerpts' ({EXCERPT_CHARS} characters "
+        "before the first staging statement / lymph-node count), L2-normalised, side by side",
+        "excerpts": list(kinds),
         "labels": "Kefeli et al. T1-T4 / N0-N3 of the TCGA train report patients",
         "n_reports": len(rows),
     }
@@ -177,8 +192,14 @@ def fit_pathology_head(out: str | Path, data_root: str | Path | None = None) -> 
     return head.meta
 
 
-if __name__ == "__main__":  # python -m cmkd_med.evaluation.stage OUT_DIR: fit and save the head
+if __name__ == "__main__":  # fit and save the head
     import json
     import sys
 
-    print(json.dumps(fit_pathology_head(sys.argv[1] if len(sys.argv) > 1 else "adapters/en"), indent=2))
+    # python -m cmkd_med.evaluation.stage OUT_DIR [staging,nodes]
+    kinds = sys.argv[2].split(",") if len(sys.argv) > 2 else ["staging"]
+    print(
+        json.dumps(
+            fit_pathology_head(sys.argv[1] if len(sys.argv) > 1 else "adapters/en", None, kinds), indent=2
+        )
+    )

@@ -1,9 +1,9 @@
 r"""``cmkd-med evaluate survival``: Harrell's C-index of a prognosis score on held-out patients (research).
 
 Rows: ``{"id", "text", "time", "event"}`` (days; 1 = event, 0 = censored). Output: ``n``, ``events``,
-``c_index`` of the prognosis head, and ``baselines`` with ``stage_only``: a Cox model on the AJCC stage group
-alone, fitted on the TCGA train patients in the same run. The figures describe a cohort: they are never
-shown in, or next to, a patient summary.
+``c_index`` of the prognosis head, and ``baselines``: ``stage_only``, a Cox model on the AJCC stage group
+alone, and ``stage_age``, stage group and age, both fitted on the TCGA train patients in the same run. The
+figures describe a cohort: they are never shown in, or next to, a patient summary.
 
 The prognosis head is a Cox proportional-hazards model over the teacher-space excerpt embedding plus stage
 group and age. Stage and age are not read from the text: they come from the patient tables when a row's
@@ -177,7 +177,11 @@ def evaluate_survival(
         result["model"] = f"none: no prognosis head in {folder}; baselines only"
     if baselines:
         x_train, t_train, e_train = train if train is not None else train_clinical(data_root)
-        beta = fit_cox(x_train[:, :5], t_train, e_train, l2=0.01)  # stage one-hot + missing only
-        risk = clinical[:, :5] @ beta
-        result["baselines"] = {"stage_only": {"c_index": round(harrell_c(time, event, risk), 4)}}
+        result["baselines"] = {}
+        # stage_only: stage one-hot + missing (the issue's baseline); stage_age adds age, the head's other
+        # non-text input, so that a gain over it is the text's.
+        for name, cols in (("stage_only", 5), ("stage_age", 6)):
+            beta = fit_cox(x_train[:, :cols], t_train, e_train, l2=0.01)
+            risk = clinical[:, :cols] @ beta
+            result["baselines"][name] = {"c_index": round(harrell_c(time, event, risk), 4)}
     return result

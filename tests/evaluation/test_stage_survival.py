@@ -112,6 +112,11 @@ def test_excerpt_starts_before_the_staging_statement() -> None:
     cut = excerpt(text, chars=200)
     assert "pT3 pN1" in cut and len(cut) == 200
     assert excerpt("no staging here", chars=5) == "no st"
+    nodes = "invented words " * 100 + "Metastatic carcinoma in 2/14 lymph nodes." + " more words" * 100
+    assert "2/14 lymph nodes" in excerpt(nodes, chars=200, kind="nodes")
+    assert excerpt("a report without any node count", chars=5, kind="nodes") == "count"  # the end
+    with pytest.raises(ValueError, match="staging, nodes"):
+        excerpt("text", kind="margins")
 
 
 # --- heads --------------------------------------------------------------------------------------------
@@ -180,6 +185,8 @@ def test_evaluate_survival_with_fakes(head_dir: Path, tmp_path: Path) -> None:
     assert result["n"] == n and result["events"] == int(event.sum()) and result["stage_coverage"] == 1.0
     assert result["c_index"] > 0.6 and result["baselines"]["stage_only"]["c_index"] > 0.6
     assert PathologyHead.load(head_dir).classes["T"] == ["T1", "T2", "T3", "T4"]  # T/N tensors kept
+    PathologyHead.load(head_dir).save(head_dir)  # refitting T/N keeps the prognosis head
+    assert PrognosisHead.load(head_dir).meta == {"endpoint": "PFI"}
 
 
 def test_survival_rows_are_validated(tmp_path: Path) -> None:
@@ -203,3 +210,15 @@ def test_cli_without_a_head_or_baselines(tmp_path: Path, capsys: pytest.CaptureF
     result = json.loads(out.read_text(encoding="utf-8"))
     assert result["n"] == 1 and result["T"] is None and "no pathology head" in result["model"]
     assert json.loads(capsys.readouterr().out) == result
+
+
+def test_committed_heads_are_small_and_load() -> None:
+    from cmkd_med.config import DEFAULT_TEACHER_DIR
+
+    if not PathologyHead.exists(DEFAULT_TEACHER_DIR):
+        pytest.skip(f"no pathology head in {DEFAULT_TEACHER_DIR}")
+    files = list(DEFAULT_TEACHER_DIR.glob("pathology.*"))
+    assert sum(p.stat().st_size for p in files) < 1_000_000
+    head = PathologyHead.load(DEFAULT_TEACHER_DIR)
+    assert head.classes == {"T": ["T1", "T2", "T3", "T4"], "N": ["N0", "N1", "N2", "N3"]}
+    assert PrognosisHead.load(DEFAULT_TEACHER_DIR).meta["endpoint"].startswith("PFI")
