@@ -296,6 +296,9 @@ def main() -> None:
         results[lang] = r
         path = ROOT / "adapters" / lang / "MODEL_CARD.md"
         path.write_text(card(lang, r), encoding="utf-8")
+        from scope_cards import apply as scope_section  # beside this script
+
+        scope_section(lang)  # the card's "Open world" section, from the scope results
         print(f"wrote {path}")
     readme = ROOT / "README.md"
     text = readme.read_text(encoding="utf-8")

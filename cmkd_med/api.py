@@ -237,6 +237,7 @@ class Pipeline:
                     roles,
                     inside[i],
                     ood_scores[i],
+                    ood.model_alone if ood is not None else True,
                 )
             )
         linker.forget()

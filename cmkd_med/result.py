@@ -40,13 +40,18 @@ def build_result(
     roles: ScopeRoles | None,
     in_distribution: bool = True,
     ood_score: float | None = None,
+    model_alone: bool = True,
 ) -> dict[str, Any]:
     """One classify result. ``roles=None``: the closed world (no scope decided, ``scope`` is ``None``)."""
     order = np.argsort(-probs)
     code = classes[int(order[0])]
     probability = float(probs[order[0]])
     uncertainty = 1.0 - probability
-    decision = decide_scope(entities, roles, code, abstained, in_distribution) if roles is not None else None
+    decision = (
+        decide_scope(entities, roles, code, abstained, in_distribution, model_alone)
+        if roles is not None
+        else None
+    )
     scope = decision.scope if decision is not None else None
     named: Any = kb.class_concept(code)
     if decision is not None and scope != "supported":

@@ -34,8 +34,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import regex
+
 from cmkd_med.config import curated_dir, ontology_dir
 from cmkd_med.errors import OntologyError
+from cmkd_med.ontology.frequency import REPORTS
 
 SCOPES = ("supported", "no_malignancy", "unsupported_cancer", "unclear")
 ROLES = ("supported", "generic", "unsupported", "benign", "premalignant", "uncertain", "neoplasm")
@@ -46,6 +49,10 @@ MIN_SHARE = 0.8
 MIN_DOC_FREQ = 5
 # An ancestor of this many classes or more is a generic malignancy (the site-free "cancer"), not a class's.
 GENERIC_ANCESTOR_OF = 10
+# A generic malignancy ("squamous cell carcinoma", "sarcoma") fits a class when at least this share of the
+# class's training reports name it: squamous cell carcinoma fits HNSC, LUSC and CESC, not READ (an anal
+# squamous cell carcinoma read as rectal adenocarcinoma is caught so).
+CONSISTENT_SHARE = 0.02
 MALIGNANT_BEHAVIOUR = frozenset({"3", "6", "9"})  # ICD-O: malignant primary, metastatic, uncertain whether
 
 
@@ -76,8 +83,12 @@ class ScopeRoles:
             for a in ancestors[cui]:
                 above[a].add(code)
         by_concept: dict[str, Counter[str]] = defaultdict(Counter)
+        reports: Counter[str] = Counter()
         for (cui, code), n in (class_frequency or {}).items():
-            by_concept[cui][code] += n
+            if cui == REPORTS:
+                reports[code] += n
+            else:
+                by_concept[cui][code] += n
         for concept in kb:
             cui = concept.cui
             behaviour = {
@@ -103,6 +114,10 @@ class ScopeRoles:
             elif "1" in behaviour:
                 roles[cui] = "uncertain"
         for row in curated:  # the corrections and the generic morphologies, each with its reason
+            if row["role"] == "generic" and reports:
+                counts = by_concept.get(row["cui"], Counter())
+                fits = {k for k, n in counts.items() if n >= CONSISTENT_SHARE * reports[k]}
+                classes[row["cui"]] = frozenset(fits)
             cui, role = row["cui"], row["role"]
             if role not in ROLES:
                 raise OntologyError(f"scope.tsv: role {role!r} of {cui} is not one of {', '.join(ROLES)}")
@@ -112,7 +127,7 @@ class ScopeRoles:
             codes = frozenset(c for c in row.get("tcga_codes", "").split("|") if c)
             if role == "supported":
                 classes[cui] = codes or classes.get(cui, frozenset())
-            else:
+            elif role != "generic":
                 classes.pop(cui, None)
         return cls(roles, classes)
 
@@ -150,11 +165,23 @@ MIN_EVIDENCE_SCORE = 0.9
 METASTASIS_CUIS = frozenset({"C0027627", "C0686619"})  # metastasis, lymph node metastasis
 
 
+# A loose match counts only if its own words name a tumour: "biópsia de colo uterino" matches "câncer de colo
+# uterino" at 0.88 and says nothing malignant. Word stems of tumour names in the four languages' scripts (the
+# Devanagari "-ोमा" is the "-oma" of transliterated names).
+_TUMOUR_WORD = regex.compile(
+    r"(?i)carcin|sarcom|[a-z]oma\b|[a-z]omas\b|blastom|cancer|câncer|cancro|neopla|malign|tumou?r|leuc?kemi|"
+    r"leucemi|saratani|kansa|कार्सि|कार्सी|सार्को|ोमा|कैंसर|ट्यूमर|मैलिग्न|ल्यूकेमि|दुर्दम"
+)
+
+
 def is_evidence(entity: Mapping[str, Any], roles: ScopeRoles) -> bool:
     score = entity.get("score")
-    if not isinstance(score, int | float):
-        return False
-    return roles.role(str(entity.get("cui"))) == "supported" or score >= MIN_EVIDENCE_SCORE
+    text = str(entity.get("text", ""))
+    if not isinstance(score, int | float) or ". " in text:
+        return False  # a mention across a sentence end is a stitched match, not a statement
+    if score >= MIN_EVIDENCE_SCORE:
+        return True
+    return roles.role(str(entity.get("cui"))) == "supported" and _TUMOUR_WORD.search(text) is not None
 
 
 @dataclass(frozen=True)
@@ -170,9 +197,11 @@ def decide_scope(
     label: str,
     abstained: bool,
     in_distribution: bool = True,
+    model_alone: bool = True,
 ) -> ScopeDecision:
     """The scope of a note from its ``entities`` (``cui`` and ``assertion`` each), the model's ``label`` and
-    abstention, and whether the model's out-of-distribution score calls the note in distribution."""
+    abstention, and whether the model's out-of-distribution score calls the note in distribution;
+    ``model_alone=False``: a note that asserts nothing either way is unclear, however the model reads it."""
 
     entities = [e for e in entities if is_evidence(e, roles)]
 
@@ -192,7 +221,13 @@ def decide_scope(
     strong = [e for e in supported if float(e["score"]) >= MIN_EVIDENCE_SCORE]
     if strong:
         return ScopeDecision("supported", None, "affirmed_supported_type")
-    if supported or generic:  # a malignancy of no named type (or a loose match): the model must know the note
+    # A loose match of a class's name still says "malignant" (never read as benign), but not which type: like
+    # a generic malignancy, the model must know the note. A generic malignancy must also fit the model's class
+    # (``classes`` of a generic concept: the classes whose training reports name it).
+    if supported or generic:
+        fits = all(label in roles.classes.get(str(e["cui"]), {label}) for e in generic)
+        if not fits:
+            return ScopeDecision("unclear", None, "malignancy_not_of_the_read_type")
         if in_distribution:
             return ScopeDecision("supported", None, "affirmed_malignancy")
         return ScopeDecision("unclear", None, "malignancy_out_of_distribution")
@@ -206,6 +241,6 @@ def decide_scope(
         return ScopeDecision("no_malignancy", None, "negated_malignancy" if negated else "benign_finding")
     if of("uncertain"):
         return ScopeDecision("unclear", None, "uncertain_behaviour")
-    if not abstained and in_distribution:
+    if model_alone and not abstained and in_distribution:
         return ScopeDecision("supported", None, "model_in_distribution")
     return ScopeDecision("unclear", None, "no_evidence")

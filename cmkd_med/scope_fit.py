@@ -5,8 +5,9 @@
    types look like in the way notes arrive (excerpts, OCR noise kept).
 2. Two thresholds a language, from the **supported notes of the tuning part** of
    ``examples/scope_dev/<lang>.jsonl`` (held-out calibration notes; the sealed part is never read here): the
-   ``quantile`` of their distances and the ``1 - quantile`` quantile of their top probabilities. With 0.95,
-   about a tenth of in-scope notes that carry no stronger evidence are sent to "unclear" rather than read.
+   ``quantile`` of their distances and the ``1 - quantile`` quantile of their top probabilities. The default
+   (0.8, and the model alone may read a note that asserts nothing either way when it is within both
+   thresholds) is the setting ``bench/scope_sweep.py`` chose on the tuning notes.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def tuning_supported(lang: str) -> list[str]:
 
 
 def fit_thresholds(
-    ood: MahalanobisOOD, quantile: float = 0.95, nlp: Any = None
+    ood: MahalanobisOOD, quantile: float = 0.8, nlp: Any = None
 ) -> dict[str, dict[str, float]]:
     from cmkd_med import pipeline
 
@@ -89,8 +90,22 @@ def fit_thresholds(
 
 
 def cmd_fit(args: Any) -> int:
-    ood = fit_class_space(args.per_class, args.seed, args.data_dir)
+    from cmkd_med.errors import InvalidInputError
+
+    if not 0.5 <= args.quantile < 1:
+        raise InvalidInputError(f"--quantile must be in [0.5, 1), got {args.quantile}")
+    if args.thresholds_only:
+        ood = MahalanobisOOD.load(args.out)
+        if ood is None:
+            raise InvalidInputError(f"no fitted class space in {args.out}: run without --thresholds-only")
+    else:
+        ood = fit_class_space(args.per_class, args.seed, args.data_dir)
     thresholds = fit_thresholds(ood, args.quantile)
+    ood.model_alone = not args.no_model_alone
+    ood.provenance["setting"] = (
+        f"quantile {args.quantile}, model_alone {ood.model_alone} (chosen by bench/scope_sweep.py on the "
+        "tuning notes)"
+    )
     ood.save(args.out)
     print(f"[scope] out-of-distribution score saved to {args.out}; thresholds {thresholds}")
     return 0
@@ -106,7 +121,15 @@ def register(subparsers: Any) -> None:
         "on the tuning part of examples/scope_dev (a few minutes on 2 cores)",
     )
     fit.add_argument("--per-class", type=int, default=40, help="training-report excerpts a class (40)")
-    fit.add_argument("--quantile", type=float, default=0.95, help="of in-scope tuning scores (0.95)")
+    fit.add_argument("--quantile", type=float, default=0.8, help="of in-scope tuning scores (0.8)")
+    fit.add_argument(
+        "--no-model-alone",
+        action="store_true",
+        help="a note that asserts nothing either way is unclear, however the model reads it",
+    )
+    fit.add_argument(
+        "--thresholds-only", action="store_true", help="reuse the class space in --out; refit the thresholds"
+    )
     fit.add_argument("--seed", type=int, default=13, help="excerpt sampling seed (13)")
     fit.add_argument("--data-dir", default=None, help="public data folder (default: $CMKD_DATA_DIR)")
     fit.add_argument("--out", default=str(DEFAULT_TEACHER_DIR), help="folder for ood.* (adapters/en)")

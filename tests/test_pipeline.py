@@ -15,10 +15,19 @@ from cmkd_med.api import Pipeline, detect_language
 from cmkd_med.config import PROJECT_ROOT
 from cmkd_med.errors import InvalidInputError, UnsupportedLanguageError
 
+# The cancer example notes, one a language (the benign ones, which name no cancer, are in test_scope.py).
+BENIGN_NOTES = {
+    "en_benign_prostate.txt", "pt_benigno_colo.txt", "hi_saumya_garbhashay.txt", "sw_tezi_limfu.txt",
+}  # fmt: skip
 NOTES = {
-    p.name[:2]: p.read_text(encoding="utf-8") for p in sorted((PROJECT_ROOT / "examples/notes").glob("*.txt"))
+    p.name[:2]: p.read_text(encoding="utf-8")
+    for p in sorted((PROJECT_ROOT / "examples/notes").glob("*.txt"))
+    if p.name not in BENIGN_NOTES
 }
-FIELDS = {"label", "concept", "probability", "probabilities", "uncertainty", "abstained", "entities", "lang"}
+FIELDS = {
+    "label", "concept", "probability", "probabilities", "uncertainty", "abstained", "entities", "lang",
+    "scope", "scope_reason", "ood_score",
+}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +70,8 @@ def test_classify_routes_each_note_and_fills_every_field(results: dict[str, dict
         assert result["uncertainty"] == pytest.approx(1 - result["probability"], abs=1e-3)
         for e in result["entities"]:
             assert NOTES[lang][e["start"] : e["end"]] == e["text"] and e["cui"].startswith("C")
+            assert e["assertion"] in {"affirmed", "negated", "possible", "historical", "family"}
+        assert result["scope"] == "supported", (lang, result["scope_reason"])
     # The example notes describe a kidney, a lung (en), a bladder (pt), a lung (hi) and a liver (sw) cancer.
     assert results["pt"]["label"] == "BLCA" and results["hi"]["label"] in {"LUAD", "LUSC"}
     assert results["sw"]["label"] in {"LIHC", "CHOL"}

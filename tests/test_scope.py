@@ -103,7 +103,7 @@ class FakePipeline:
 
 
 def test_evaluate_scope_counts(tmp_path: Path) -> None:
-    out = {"scope": "supported", "abstained": False, "label": "KIRC"}
+    out = {"scope": "supported", "abstained": False, "label": "KIRC", "probabilities": [{"label": "KIRC"}]}
     rows = [
         {"id": "a", "text": json.dumps(out), "label": "KIRC"},
         {"id": "b", "text": json.dumps({**out, "abstained": True}), "label": "KIRC"},

@@ -92,6 +92,15 @@ def evaluate_scope(
         else:
             entry["false_supported_rate"] = _share(idx, lambda i: kept[i])
         per_kind[kind] = entry
+    # The model cards' macro-F1 reads the top class of every note (closed world); with scope on, a supported
+    # note sent out of scope names no class and counts as wrong.
+    gold_labels = [str(labels[i]).upper() for i in in_idx if labels[i]]
+    closed = [str(results[i]["probabilities"][0]["label"]) for i in in_idx if labels[i]]
+    opened = [
+        str(results[i]["probabilities"][0]["label"]) if results[i]["scope"] == "supported" else "none"
+        for i in in_idx
+        if labels[i]
+    ]
     return {
         "lang": lang,
         "data": str(path),
@@ -102,10 +111,21 @@ def evaluate_scope(
         "false_supported_rate": _share(out_idx, lambda i: kept[i]),
         "supported_kept_rate": _share(in_idx, lambda i: kept[i]),
         "label_accuracy_of_kept": round(len(right) / max(1, sum(kept[i] for i in in_idx)), 4),
+        "supported_macro_f1_closed_world": _macro_f1(gold_labels, closed),
+        "supported_macro_f1_with_scope": _macro_f1(gold_labels, opened),
         "scope_accuracy": _share(list(range(len(rows))), lambda i: results[i]["scope"] == golds[i]),
         "confusion": {g: dict(sorted(c.items())) for g, c in sorted(confusion.items())},
         "per_kind": per_kind,
     }
+
+
+def _macro_f1(gold: list[str], predicted: list[str]) -> float | None:
+    from sklearn.metrics import f1_score
+
+    if not gold:
+        return None
+    f1 = f1_score(gold, predicted, labels=sorted(set(gold)), average="macro", zero_division=0)
+    return round(float(f1), 4)
 
 
 def _share(idx: list[int], test: Any) -> float | None:

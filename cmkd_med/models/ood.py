@@ -38,6 +38,9 @@ class MahalanobisOOD:
     # language → {"distance": the largest in-distribution score, "probability": the smallest top probability}
     thresholds: dict[str, dict[str, float]] = field(default_factory=dict)
     provenance: dict[str, str] = field(default_factory=dict)
+    # Whether the model alone may call a note that asserts nothing either way supported (in distribution);
+    # chosen with the thresholds on the tuning notes (bench/scope_sweep.py)
+    model_alone: bool = True
 
     @classmethod
     def fit(cls, embeddings: np.ndarray, labels: list[str], shrinkage: float = 0.5) -> MahalanobisOOD:
@@ -70,7 +73,12 @@ class MahalanobisOOD:
 
         folder = Path(folder)
         save_file({"means": self.means, "precision": self.precision}, str(folder / WEIGHTS))
-        config = {"classes": self.classes, "thresholds": self.thresholds, "provenance": self.provenance}
+        config = {
+            "classes": self.classes,
+            "thresholds": self.thresholds,
+            "model_alone": self.model_alone,
+            "provenance": self.provenance,
+        }
         text = json.dumps(config, indent=2, ensure_ascii=False) + "\n"
         (folder / CONFIG).write_text(text, encoding="utf-8")
 
@@ -94,6 +102,7 @@ class MahalanobisOOD:
                     for lang, limits in config.get("thresholds", {}).items()
                 },
                 dict(config.get("provenance", {})),
+                bool(config.get("model_alone", True)),
             )
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
             raise AdapterFormatError(f"{folder}: the out-of-distribution file is damaged ({error})") from None

@@ -143,12 +143,23 @@ _HISTORY_HEADER = regex.compile(
 )
 
 
+# The same headers inside a line, after a sentence: "Biopsy of the anastomosis. History: hemicolectomy ...".
+_HISTORY_INLINE = regex.compile(
+    r"(?i)(?<=[.।;]\s+)"
+    r"(?:clinical history|history|hist[oó]ria cl[ií]nica|antecedentes|इतिहास|historia)\s*:"
+)
+
+
 def history_lines(text: str) -> list[tuple[int, int]]:
-    """Character ranges of the clinical-history lines of ``text`` (header to end of line)."""
+    """Character ranges of the clinical-history statements of ``text``: from a header at the start of a line
+    to the line's end, or from a header after a sentence to that sentence's end."""
     out = []
     for match in _HISTORY_HEADER.finditer(text):
         end = text.find("\n", match.end())
         out.append((match.start(), len(text) if end < 0 else end))
+    for match in _HISTORY_INLINE.finditer(text):
+        stop = regex.search(r"[.।](?:\s|$)|\n", text[match.end() :])
+        out.append((match.start(), len(text) if stop is None else match.end() + stop.start()))
     return out
 
 

@@ -19,6 +19,7 @@ from cmkd_med.ontology.normalize import normalize, surface_tokens
 
 FREQUENCY_FILE = "frequency.tsv"
 CLASS_FREQUENCY_FILE = "class_frequency.tsv"
+REPORTS = "reports"  # the pseudo-CUI of class_frequency.tsv rows that count a class's reports
 MAX_NGRAM = 6
 
 
@@ -28,7 +29,8 @@ def concept_document_frequency(
     per_class = class_document_frequency(kb, texts, data_root)
     counts: Counter[str] = Counter()
     for (cui, _), n in per_class.items():
-        counts[cui] += n
+        if cui != REPORTS:
+            counts[cui] += n
     return counts
 
 
@@ -45,6 +47,7 @@ def class_document_frequency(
         else ((r.text, r.label) for r in iter_tcga("train", data_root))
     )
     for text, label in tqdm(stream, desc="concept frequency", unit=" reports", disable=None, leave=False):
+        counts[(REPORTS, label)] += 1  # the class's number of reports, beside its concepts' counts
         surface = surface_tokens(text)
         tokens = [normalize(t) for t in surface]
         found: set[str] = set()
@@ -66,7 +69,8 @@ def write_frequency(kb: KnowledgeBase, path: Path, data_root: str | Path | None 
     per_class = class_document_frequency(kb, data_root=data_root)
     counts: Counter[str] = Counter()
     for (cui, _), n in per_class.items():
-        counts[cui] += n
+        if cui != REPORTS:
+            counts[cui] += n
     with (path.parent / CLASS_FREQUENCY_FILE).open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
         writer.writerow(["cui", "tcga_code", "doc_freq"])
