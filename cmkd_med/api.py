@@ -205,6 +205,8 @@ class Pipeline:
         prediction = model.predict(texts, batch_size=self.batch_size)  # abstains at the calibrated threshold
         linker = self.linker(lang)  # the student linked these notes already: the memo serves them again
         ood = self.ood if self.open_world else None
+        if ood is not None and not ood.reads(prediction):
+            ood = None  # fitted for another teacher space (a custom adapter or base model): no gate
         if ood is not None and prediction.embeddings is not None:
             scores = ood.score(prediction.embeddings)
             ood_scores: list[float | None] = [float(x) for x in scores]

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -61,6 +62,16 @@ class MahalanobisOOD:
         diff = embeddings[:, None, :].astype(np.float32) - self.means[None, :, :]  # (N, C, D)
         d = ((diff @ self.precision) * diff).sum(-1)  # (N, C); a matmul, not einsum's generic loop
         return d.min(1)
+
+    def reads(self, prediction: Any) -> bool:
+        """Whether this score was fitted for ``prediction``'s space: same classes, same embedding width."""
+        embeddings = getattr(prediction, "embeddings", None)
+        return (
+            embeddings is not None
+            and embeddings.ndim == 2
+            and embeddings.shape[1] == self.means.shape[1]
+            and list(prediction.classes) == self.classes
+        )
 
     def in_distribution(self, scores: np.ndarray, top_probability: np.ndarray, lang: str) -> np.ndarray:
         """(N,) bool: within both of ``lang``'s thresholds (all true when none was fitted for it)."""
