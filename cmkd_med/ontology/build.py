@@ -10,8 +10,11 @@ Order of sources, each label keeping its provenance:
    against OncoTree and the DATASUS tables.
 2. The DO cancer slim (terms with a UMLS xref, or a CUI through Mondo) and OncoTree nodes with a UMLS id.
 3. ``curated/findings.tsv``: anatomy, pathology findings and procedures that recur in the reports.
-4. Portuguese from ICD-O and CID-10 (only where the code names exactly one concept), HPO-pt and TICO-19
-   (where the English term equals exactly one concept's English label).
+4. Portuguese from the DATASUS CID-O and CID-10 tables through the concepts' ICD-O and ICD-10 xrefs (the DO
+   cancer slim, and the other subsets of the same DO release for terms that are already concepts; Mondo's
+   SSSOM files and OncoTree carry none): a code shared by several concepts names the one that is an ancestor
+   of all the others, or none; a class gets only the codes that name it. HPO-pt and TICO-19 where the English
+   term equals exactly one concept's English label.
 5. ``curated/labels_{pt,hi,sw}.tsv`` and ``curated/lay.tsv``, written by the project.
 """
 
@@ -22,7 +25,7 @@ import hashlib
 import json
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +42,48 @@ _ONCOTREE_SKIP = {"TISSUE", "OTHER"}
 _ICDO_RE = re.compile(r"^\d{4}/\d$")
 # Abbreviations that are also words or common OCR fragments in all-capitals reports ("ALL MARGINS FREE").
 _AMBIGUOUS_ABBREVIATIONS = {"ALL", "TAM", "ESS", "RB", "HL", "MST", "ISM", "KMS"}
+# The codes a class carries that name the class itself. Every other ICD-O or CID-10 code of a class is generic
+# for it and never becomes its label: morphologies have no site (8140/3 "Adenocarcinoma SOE" is colon, lung,
+# prostate and rectal adenocarcinoma alike; 8380/3 "Carcinoma endometrióide" is also ovarian) and CID-10
+# categories name a site ("Neoplasia maligna do cólon" is broader than colon adenocarcinoma).
+CLASS_OWN_CODES: dict[tuple[str, str], str] = {
+    ("ICDO", "8160/3"): "CHOL",  # Colangiocarcinoma
+    ("ICDO", "8170/3"): "LIHC",  # Carcinoma hepatocelular SOE
+    ("ICDO", "8800/3"): "SARC",  # Sarcoma SOE: the class concept is sarcoma itself (C1261473)
+    ("ICDO", "9440/3"): "GBM",  # Glioblastoma SOE
+    ("ICD10", "C22.0"): "LIHC",  # Carcinoma de células hepáticas
+}
+# CID-10 names of coding residues ("Outras neoplasias benignas do tecido conjuntivo", "... não especificado",
+# "localizações mal definidas"): DO hangs them on the nearest concept (myoma, diffuse midline glioma,
+# digestive system cancer); they name no concept.
+_CID10_RESIDUAL_RE = re.compile(
+    r"^outr[oa]s?\b|\bnão especificad[oa]s?\b|\bmal definid[oa]s?\b", re.IGNORECASE
+)
+
+
+def ancestors(cui: str, parents: Mapping[str, Iterable[str]]) -> set[str]:
+    """Every concept above ``cui`` by ``parents``, transitively (cycles are tolerated)."""
+    seen: set[str] = set()
+    todo = list(parents.get(cui, ()))
+    while todo:
+        parent = todo.pop()
+        if parent not in seen:
+            seen.add(parent)
+            todo.extend(parents.get(parent, ()))
+    return seen - {cui}
+
+
+def common_owner(carriers: Collection[str], parents: Mapping[str, Iterable[str]]) -> str | None:
+    """The carrier of a shared code that is an ancestor of every other carrier, or None if there is none."""
+    for candidate in sorted(carriers):
+        if all(candidate in ancestors(other, parents) for other in carriers if other != candidate):
+            return candidate
+    return None
+
+
+def in_neoplasm_chapter(code: str) -> bool:
+    """CID-10 chapter II, C00-D48."""
+    return code[:1] == "C" or (code[:1] == "D" and code[1:3].isdigit() and int(code[1:3]) <= 48)
 
 
 @dataclass
@@ -290,6 +335,41 @@ class OntologyBuilder:
             draft.add_label("en", node.name, "alt", f"OncoTree:{node.code}")
             self.report["oncotree_nodes"] += 1
 
+    def add_do_subset_xrefs(self) -> None:
+        """ICD-O and ICD-10 xrefs of the other DO subsets, onto concepts the knowledge base already holds.
+
+        A term is matched by a DOID a concept carries, else by a UMLS CUI that is a concept's own CUI,
+        provided the term lists no other CUI or its name is one of the concept's English labels (a term with
+        several CUIs is often wider than each of them).
+        """
+        by_doid: dict[str, set[str]] = defaultdict(set)
+        for draft in self.drafts.values():
+            for system, code in draft.codes:
+                if system == "DOID":
+                    by_doid[code].add(draft.cui)
+        for name in sources.DO_XREF_SUBSETS:
+            source = f"DO {name.removesuffix('.obo')} subset"
+            for term in sources.read_do_subset(name, self.data_root):
+                icdo = [c for c in term.xref_values("ICDO") if _ICDO_RE.match(c)]
+                icd10 = term.xref_values("ICD10CM")
+                if not icdo and not icd10:
+                    continue
+                owners = by_doid.get(term.id, set())
+                if not owners:
+                    cuis = [c for c in term.xref_values("UMLS_CUI") if CUI_RE.match(c)]
+                    owners = {c for c in cuis if c in self.drafts}
+                    if len(owners) == 1 and len(cuis) > 1:
+                        names = self.drafts[next(iter(owners))].labels
+                        owners = owners if ("en", normalize(term.name)) in names else set()
+                if len(owners) != 1:
+                    continue
+                draft = self.drafts[next(iter(owners))]
+                for system, codes in (("ICDO", icdo), ("ICD10", icd10)):
+                    for code in codes:
+                        if not draft.has_code(system, code):
+                            draft.add_code(system, code, f"{term.id} ({source})")
+                            self.report[f"do_subset_xrefs_{system.lower()}"] += 1
+
     # --- 3. curated findings, anatomy, procedures --------------------------------------------
     def add_findings(self) -> None:
         for row in _read_tsv(self.curated / "findings.tsv", ("cui", "kind", "pref_en", "alt_en", "source")):
@@ -300,13 +380,71 @@ class OntologyBuilder:
             self.report["curated_findings"] += 1
 
     # --- 4. Portuguese and other labels from open sources ------------------------------------
-    def _unique_by_code(self, system: str) -> dict[str, _Draft]:
+    def _carriers(self, system: str) -> dict[str, list[_Draft]]:
         owners: dict[str, list[_Draft]] = defaultdict(list)
         for draft in self.drafts.values():
             for sys_, code in draft.codes:
                 if sys_ == system:
                     owners[code].append(draft)
-        return {code: ds[0] for code, ds in owners.items() if len(ds) == 1}
+        return owners
+
+    def _parents(self) -> dict[str, set[str]]:
+        """The knowledge base's parents (as :meth:`_Draft.freeze` will write them) of every draft."""
+        return {
+            cui: {self.doid_to_cui[d] for d in draft.parents_doid if d in self.doid_to_cui} - {cui}
+            for cui, draft in self.drafts.items()
+        }
+
+    def _owner(
+        self, system: str, code: str, carriers: list[_Draft], parents: dict[str, set[str]]
+    ) -> _Draft | str:
+        """The concept a code's label names, or why none: a class only for its own codes, and of several
+        carriers the one that is an ancestor of all the others."""
+        kept = [d for d in carriers if not d.tcga_code or CLASS_OWN_CODES.get((system, code)) == d.tcga_code]
+        if not kept:
+            return "class_only"
+        owner = common_owner([d.cui for d in kept], parents)
+        return self.drafts[owner] if owner else "no_common_ancestor"
+
+    def _attach_cido(self, parents: dict[str, set[str]]) -> None:
+        cido = sources.read_cido(self.data_root)
+        carriers = self._carriers("ICDO")
+        self.report["icdo_codes_not_in_cido"] = sum(1 for code in carriers if code not in cido)
+        for code, text in cido.items():
+            owner = self._owner("ICDO", code, carriers[code], parents) if code in carriers else "no_concept"
+            if isinstance(owner, str):
+                self.report[f"cido_unattached_{owner}"] += 1
+                continue
+            owner.add_label("pt", text, "alt", f"CID-O:M{code}")
+            if text.endswith(" SOE"):
+                owner.add_label("pt", text[: -len(" SOE")], "alt", f"CID-O:M{code}")
+            self.report["pt_labels_cido"] += 1
+
+    def _attach_cid10(self, parents: dict[str, set[str]]) -> None:
+        cid10 = sources.read_cid10(self.data_root)
+        for code, carriers in sorted(self._carriers("ICD10").items()):
+            owner: _Draft | str
+            if code not in cid10:
+                owner = "not_in_cid10"  # ICD-10-CM codes (C91.00, D3A.8) that the WHO/DATASUS table lacks
+            elif not in_neoplasm_chapter(code):
+                owner = "outside_neoplasm_chapter"
+            elif _CID10_RESIDUAL_RE.search(cid10[code]):
+                owner = "residual_group"
+            else:
+                # A subcategory names a concept only if the concept carries neither its category nor a
+                # sibling: DO's C34.1-C34.3 on lung cancer are lobes, parts of the concept.
+                exact = [
+                    d
+                    for d in carriers
+                    if "." not in code
+                    or not any(s == "ICD10" and c != code and c[:3] == code[:3] for s, c in d.codes)
+                ]
+                owner = self._owner("ICD10", code, exact, parents) if exact else "subsite"
+            if isinstance(owner, str):
+                self.report[f"cid10_unattached_{owner}"] += 1
+                continue
+            owner.add_label("pt", cid10[code], "alt", f"CID-10:{code}")
+            self.report["pt_labels_cid10"] += 1
 
     def _unique_by_en_label(self) -> dict[str, _Draft]:
         owners: dict[str, set[str]] = defaultdict(set)
@@ -317,22 +455,11 @@ class OntologyBuilder:
         return {key: self.drafts[next(iter(c))] for key, c in owners.items() if len(c) == 1}
 
     def add_open_labels(self) -> None:
-        # ICD-O morphology and CID-10 names are attached only where exactly one concept carries the code:
-        # 8140/3 "Adenocarcinoma SOE" is shared by four classes and must not become a name of any of them.
-        for code, text in sources.read_cido(self.data_root).items():
-            draft = self._unique_by_code("ICDO").get(code)
-            if draft is not None:
-                draft.add_label("pt", text, "alt", f"CID-O:M{code}")
-                if text.endswith(" SOE"):
-                    draft.add_label("pt", text[: -len(" SOE")], "alt", f"CID-O:M{code}")
-                self.report["pt_labels_cido"] += 1
-        cid10 = sources.read_cid10(self.data_root)
-        for code, draft in self._unique_by_code("ICD10").items():
-            # Three-character categories only: DO's ICD10CM subcodes name sub-sites (C34.1 "lobo superior")
-            # that are narrower than the concept carrying them.
-            if code in cid10 and "." not in code:
-                draft.add_label("pt", cid10[code], "alt", f"CID-10:{code}")
-                self.report["pt_labels_cid10"] += 1
+        # CID-O and CID-10 names: 8140/3 "Adenocarcinoma SOE" is carried by four classes, each narrower than
+        # the label, and by adenocarcinoma, which it names.
+        parents = self._parents()
+        self._attach_cido(parents)
+        self._attach_cid10(parents)
         by_label = self._unique_by_en_label()
         for hpo_id, english, portuguese in sources.read_hpo_pt(self.data_root):
             match = by_label.get(normalize(english))
@@ -393,6 +520,7 @@ class OntologyBuilder:
         self.add_disease_ontology()
         self.add_oncotree()
         self.add_findings()
+        self.add_do_subset_xrefs()
         self.add_open_labels()
         self.add_curated_labels()
         self.apply_exclusions()

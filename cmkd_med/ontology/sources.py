@@ -76,6 +76,17 @@ def read_do_cancer_slim(data_root: str | Path | None = None) -> list[OboTerm]:
     return read_obo(data_path("ontologies", "doid", "DO_cancer_slim.obo", data_root=data_root))
 
 
+# The other subsets of the same DO release as the cancer slim. The build takes no concepts from them, only the
+# ICD-O and ICD-10 xrefs of terms that are already concepts (DO "adenocarcinoma", 8140/3, is not in the slim).
+DO_XREF_SUBSETS = ("NCIthesaurus.obo", "DO_rare_slim.obo", "TopNodes_DOcancerslim.obo")
+
+
+def read_do_subset(name: str, data_root: str | Path | None = None) -> list[OboTerm]:
+    if name not in DO_XREF_SUBSETS:
+        raise ValueError(f"unknown DO subset {name!r}; expected one of {', '.join(DO_XREF_SUBSETS)}")
+    return read_obo(data_path("ontologies", "doid", name, data_root=data_root))
+
+
 @dataclass
 class OncoTreeNode:
     code: str
