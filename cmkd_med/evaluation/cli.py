@@ -1,4 +1,4 @@
-"""``cmkd-med evaluate link|classify|retrieve|scope|assertion|stage|survival``."""
+"""``cmkd-med evaluate link|classify|retrieve|scope|assertion|mentions|stage|survival``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ def cmd_link(args: argparse.Namespace) -> int:
     from cmkd_med.evaluation.jsonl import write_json
     from cmkd_med.evaluation.link import evaluate_link
 
-    print(write_json(evaluate_link(args.data, args.lang), args.out))
+    print(write_json(evaluate_link(args.data, args.lang, part=args.part), args.out))
     return 0
 
 
@@ -58,6 +58,14 @@ def cmd_assertion(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_mentions(args: argparse.Namespace) -> int:
+    from cmkd_med.evaluation.jsonl import write_json
+    from cmkd_med.evaluation.mentions import evaluate_mentions
+
+    print(write_json(evaluate_mentions(args.data, args.lang, args.part), args.out))
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     ev = subparsers.add_parser("evaluate", help="measure a component on a labelled file")
     sub = ev.add_subparsers(dest="evaluate_command", metavar="TASK")
@@ -68,6 +76,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     link.add_argument("--data", required=True, help='JSONL file of {"mention", "cui"} or {"mention", "cuis"}')
     link.add_argument("--out", default=None, help="also write the metrics JSON here")
+    link.add_argument(
+        "--part", default="all", choices=("all", "tuning", "sealed"),
+        help="the fixed-seed tuning or sealed part of the file, by row id (default: all)",
+    )  # fmt: skip
     link.set_defaults(func=cmd_link)
 
     cls = sub.add_parser("classify", help="cancer-type classification on {id, text, label} JSONL rows")
@@ -122,6 +134,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ast.add_argument("--out", default=None, help="also write the metrics JSON here")
     ast.add_argument("--part", default="all", choices=parts, help="the tuning or sealed part (default: all)")
     ast.set_defaults(func=cmd_assertion)
+
+    men = sub.add_parser("mentions", help="linker mention precision / recall / F1 on span-annotated notes")
+    men.add_argument("--lang", required=True, help=f"language of the notes: {langs}")
+    men.add_argument(
+        "--data", required=True, help='JSONL of {"id", "text", "mentions": [{"start", "end", "cui"}, ...]}'
+    )
+    men.add_argument("--out", default=None, help="also write the metrics JSON here")
+    men.add_argument("--part", default="all", choices=parts, help="the tuning or sealed part (default: all)")
+    men.set_defaults(func=cmd_mentions)
 
     stage = sub.add_parser(
         "stage", help="pathologic T (T1-T4) and N (N0-N3) on {id, text, T?, N?} JSONL rows"

@@ -1,4 +1,4 @@
-"""``cmkd-med ontology build|classes|lookup|export|sparql``."""
+"""``cmkd-med ontology build|classes|lookup|export|sparql|train-encoder|fit-fusion``."""
 
 from __future__ import annotations
 
@@ -62,18 +62,25 @@ def cmd_lookup(args: argparse.Namespace) -> int:
     text = read_text_arg(args.text, "lookup text")
     linker = get_linker(lang)
     rows = []
-    for rank, cand in enumerate(linker.lookup(text, k=args.k), 1):
+    for rank, cand in enumerate(linker.lookup(text, k=args.k, context=args.context), 1):
         concept = linker.kb[cand.cui]
         rows.append({
             "rank": rank, "cui": cand.cui, "score": round(cand.score, 4), "matched_alias": cand.alias,
             "kind": concept.kind, "tcga_code": concept.tcga_code,
             "labels": {"en": concept.preferred("en"), lang: concept.preferred(lang)},
         })  # fmt: skip
+        if cand.qualifier:
+            rows[-1]["qualifier"] = {
+                "cui": cand.qualifier,
+                "label": linker.kb[cand.qualifier].preferred(lang),
+            }
     if args.json:
         print_json(rows)
     else:
         for row in rows:
-            print(f"{row['rank']}. {row['cui']}  {row['score']:.3f}  {row['labels'][lang]}  ({row['kind']})")  # type: ignore[index]
+            labels: dict[str, str] = row["labels"]  # type: ignore[assignment]
+            site = f"  [site: {row['qualifier']['label']}]" if "qualifier" in row else ""  # type: ignore[index]
+            print(f"{row['rank']}. {row['cui']}  {row['score']:.3f}  {labels[lang]}  ({row['kind']}){site}")
     return 0
 
 
@@ -105,6 +112,29 @@ def cmd_sparql(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_encoder(args: argparse.Namespace) -> int:
+    from cmkd_med.cli import print_json
+    from cmkd_med.ontology.dense import default_adapter_dir
+    from cmkd_med.ontology.dense_eval import fit_fusion
+    from cmkd_med.ontology.dense_train import TrainConfig, train_encoder
+
+    out = Path(args.out) if args.out else default_adapter_dir()
+    report = train_encoder(out, config=TrainConfig(steps=args.steps, seed=args.seed))
+    _progress(f"wrote the name adapter to {out}; fitting the fusion weight on the fusion split ...")
+    fused = fit_fusion(out)
+    print_json({"train": report["train"], "weight": fused["weight"], "heldout": fused["heldout"]["all"]})
+    return 0
+
+
+def cmd_fit_fusion(args: argparse.Namespace) -> int:
+    from cmkd_med.cli import print_json
+    from cmkd_med.ontology.dense_eval import fit_fusion
+
+    fused = fit_fusion(Path(args.adapter) if args.adapter else None)
+    print_json({k: fused[k] for k in ("weight", "fusion", "heldout")})
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     from cmkd_med.ontology.rdf import EXPORT_FORMATS
 
@@ -120,6 +150,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     build.add_argument("--no-frequency", action="store_true", help="skip the frequency count on TCGA train")
     build.set_defaults(func=cmd_build)
 
+    train = sub.add_parser(
+        "train-encoder",
+        help="train the dense name encoder (LoRA on multilingual-e5-small) on the KB's synonym sets",
+        description="SapBERT-style training on the train-split concepts, then the fusion weight fitted on "
+        "the fusion split and acc@1 on held-out concepts (see ontology/README.md). "
+        "2 CPU cores: about 40 minutes.",
+    )
+    train.add_argument("--out", default=None, help="adapter folder (default: adapters/linker)")
+    train.add_argument("--steps", type=int, default=600, help="training steps (default 600)")
+    train.add_argument("--seed", type=int, default=13, help="random seed (default 13)")
+    train.set_defaults(func=cmd_train_encoder)
+
+    fit = sub.add_parser(
+        "fit-fusion",
+        help="fit the dense/lexical fusion weight on the fusion split; acc@1 on held-out concepts",
+    )
+    fit.add_argument("--adapter", default=None, help="adapter folder (default: adapters/linker)")
+    fit.set_defaults(func=cmd_fit_fusion)
+
     classes = sub.add_parser("classes", help="the 20 TCGA cancer-type classes")
     classes.add_argument("--json", action="store_true", help="print JSON")
     classes.set_defaults(func=cmd_classes)
@@ -130,6 +179,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--lang", required=True, help=f"language of the term: {', '.join(SUPPORTED_LANGUAGES)}"
     )
     lookup.add_argument("-k", "--k", type=int, default=5, help="number of candidates (default 5)")
+    lookup.add_argument(
+        "--context",
+        default=None,
+        help="the sentence the term is in (disambiguates abbreviations such as SCC)",
+    )
     lookup.add_argument("--json", action="store_true", help="print JSON")
     lookup.set_defaults(func=cmd_lookup)
 
