@@ -92,8 +92,9 @@ class AssertionDetector:
         self.nlp = spacy.blank("xx" if self.lang == "sw" else self.lang)
         self.nlp.add_pipe("sentencizer", config={"punct_chars": _SENTENCE_ENDS})
         context: Any = self.nlp.add_pipe("medspacy_context", config={"rules": None})
-        rules = [ConTextRule(r["literal"], r["category"], direction=r["direction"]) for r in
-        read_rules(self.lang)]
+        rules = [
+            ConTextRule(r["literal"], r["category"], direction=r["direction"]) for r in read_rules(self.lang)
+        ]
         if self.lang != "en":  # notes there keep English phrases ("NEGATIVE FOR MALIGNANCY", "R/O", "?")
             own = {r.literal.lower() for r in rules}
             clash = _CLASHES.get(self.lang, frozenset())
