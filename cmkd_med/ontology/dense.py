@@ -239,14 +239,10 @@ def read_fusion(adapter_dir: Path | None = None) -> dict[str, float]:
 
 
 @lru_cache(maxsize=4)
-def _kb_vectors(kb_id: int, adapter_dir: str | None) -> tuple[dict[str, int], np.ndarray]:
-    kb = _KBS[kb_id]
-    keys = all_alias_keys(kb)
-    vectors = alias_vectors(get_encoder(adapter_dir), keys)
+def _kb_vectors(keys: tuple[str, ...], adapter_dir: str | None) -> tuple[dict[str, int], np.ndarray]:
+    # keyed by the alias list itself: one embedding per KB content and adapter, whichever object holds it
+    vectors = alias_vectors(get_encoder(adapter_dir), list(keys))
     return {k: i for i, k in enumerate(keys)}, vectors
-
-
-_KBS: dict[int, Any] = {}
 
 
 def dense_available(adapter_dir: Path | None = None) -> bool:
@@ -259,8 +255,7 @@ def dense_available(adapter_dir: Path | None = None) -> bool:
 def dense_candidates(
     kb: Any, alias_table: dict[str, set[str]], adapter_dir: Path | None = None
 ) -> DenseCandidates:
-    _KBS[id(kb)] = kb
     folder = str(adapter_dir) if adapter_dir else None
-    by_key, vectors = _kb_vectors(id(kb), folder)
+    by_key, vectors = _kb_vectors(tuple(all_alias_keys(kb)), folder)
     weight = float(read_fusion(adapter_dir)["weight"])
     return DenseCandidates(get_encoder(folder), alias_table, by_key, vectors, weight)
